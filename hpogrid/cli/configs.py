@@ -1,0 +1,223 @@
+"""`hpogrid hpo_config|grid_config|model_config|search_space <action>`: manage saved configs.
+
+The options of the first three are generated from their schemas (hpogrid.configs.*), so the
+command line and JSON files accept exactly the same fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hpogrid.cli.output import echo_config, echo_json, echo_table
+from hpogrid.configs.fields import Field, Schema
+from hpogrid.configs.store import CONFIG_TYPES, ConfigStore
+
+EXAMPLES = {
+    "hpo_config": {
+        "create": "hpogrid hpo_config create my_hpo --algorithm random --metric loss --mode min --num_trials 100",
+        "recreate": "hpogrid hpo_config recreate my_hpo --algorithm bayesian --metric loss --mode min",
+        "update": "hpogrid hpo_config update my_hpo --algorithm hyperopt --max_concurrent 4",
+    },
+    "grid_config": {
+        "create": "hpogrid grid_config create my_grid --site ANALY_MANC_GPU_TEST --inDS user.me.mydata01",
+        "recreate": "hpogrid grid_config recreate my_grid --site ANALY_BNL_GPU_ARC",
+        "update": "hpogrid grid_config update my_grid --retry",
+    },
+    "model_config": {
+        "create": "hpogrid model_config create my_model --script train.py --model train --param '{\"epochs\": 100}'",
+        "recreate": "hpogrid model_config recreate my_model --script train.py --model revised_rnn",
+        "update": "hpogrid model_config update my_model --model revised_rnn",
+    },
+    "search_space": {
+        "create": "hpogrid search_space create my_space "
+        "'{\"lr\": {\"method\": \"loguniform\", \"dimension\": {\"low\": 1e-5, \"high\": 1e-2}}}'",
+        "recreate": "hpogrid search_space recreate my_space space.json",
+        "update": "hpogrid search_space update my_space "
+        "'{\"momentum\": {\"method\": \"uniform\", \"dimension\": {\"low\": 0.5, \"high\": 1}}}'",
+    },
+}
+ACTION_HELP = {
+    "create": "Create a new {kind}. Creating one identical to a saved one changes nothing.",
+    "recreate": "Create a {kind}, replacing any saved one of that name (unset options get defaults).",
+    "update": "Change some settings of a saved {kind}, keeping the others.",
+}
+
+
+def _option_names(field: Field) -> list[str]:
+    names = [f"--{field.name}"]
+    dashed = field.name.replace("_", "-")
+    if dashed != field.name:
+        names.append(f"--{dashed}")
+    return names
+
+
+def _field_option(field: Field) -> Callable:
+    """A click option for a schema field. Every option defaults to None, meaning "not given"."""
+    help_text = field.help
+    if field.kind == "choice":
+        help_text += f" [{'|'.join(field.choices)}]"
+    if field.default not in (None, [], {}) and not field.required:
+        shown = field.default if isinstance(field.default, str) else json.dumps(field.default)
+        help_text += f" (default: {shown})"
+    if field.example:
+        help_text += f", e.g. '{field.example}'"
+    if field.kind == "bool":
+        dashed = field.name.replace("_", "-")
+        return click.option(f"--{field.name}/--no-{dashed}", field.name, default=None, help=help_text)
+    return click.option(
+        *_option_names(field),
+        field.name,
+        default=None,
+        multiple=field.kind == "str_list",
+        metavar=field.metavar or field.kind.upper(),
+        help=help_text,
+    )
+
+
+def _given(schema: Schema, options: dict[str, Any]) -> dict[str, Any]:
+    """The options the user gave, turned into JSON values (validated later, all together)."""
+    values = {}
+    for field in schema.fields:
+        raw = options.get(field.name)
+        if raw is None or raw == ():
+            continue
+        values[field.name] = raw if field.kind == "bool" else field.from_cli(raw, schema.kind)
+    return values
+
+
+def _space_argument(text: str) -> Any:
+    """A search space typed as JSON, or the path of a JSON file holding one."""
+    from hpogrid.configs.fields import parse_json
+    from hpogrid.configs.store import read_json_file
+
+    if not text.lstrip().startswith("{") and Path(text).expanduser().is_file():
+        return read_json_file(Path(text).expanduser(), "search_space")
+    return parse_json(text, "search_space", None, expect="a JSON object")
+
+
+def _report(kind: str, name: str, outcome: str, store: ConfigStore) -> None:
+    messages = {
+        "created": f"Created {kind} '{name}'",
+        "replaced": f"Replaced {kind} '{name}'",
+        "updated": f"Updated {kind} '{name}'",
+        "unchanged": f"{kind} '{name}' already exists with the same settings; nothing changed",
+    }
+    click.echo(f"{messages[outcome]} ({store.path(name)})")
+
+
+def _summary(kind: str, config: dict) -> list[Any]:
+    schema = CONFIG_TYPES[kind].schema
+    if schema:
+        return [config.get(c) for c in schema.summary_columns]
+    return [", ".join(config)]
+
+
+def _summary_headers(kind: str) -> list[str]:
+    schema = CONFIG_TYPES[kind].schema
+    if schema:
+        return [c.upper() for c in schema.summary_columns]
+    return ["HYPERPARAMETERS"]
+
+
+def make_group(kind: str) -> click.Group:
+    """The command group of one config type."""
+    config_type = CONFIG_TYPES[kind]
+    schema = config_type.schema
+    store = lambda: ConfigStore(kind)  # noqa: E731 - resolved per call: HPOGRID_BASE_PATH may change
+
+    @click.group(kind, help=f"Create, change, list and show {kind}s.")
+    def group() -> None:
+        pass
+
+    def writer(action: str) -> click.Command:
+        example = EXAMPLES[kind][action]
+        if schema:
+            def command(name: str, **options: Any) -> None:
+                values = _given(schema, options)
+                target = store()
+                if action == "update":
+                    target.update(name, values)
+                    outcome = "updated"
+                else:
+                    outcome = getattr(target, action)(name, values)
+                _report(kind, name, outcome, target)
+
+            for field in reversed(schema.fields):
+                command = _field_option(field)(command)
+        else:
+            def command(name: str, space: str) -> None:
+                tree = _space_argument(space)
+                target = store()
+                if action == "update":
+                    target.update(name, tree)
+                    outcome = "updated"
+                else:
+                    outcome = getattr(target, action)(name, tree)
+                _report(kind, name, outcome, target)
+
+            command = click.argument("space", metavar="SPACE_JSON_OR_FILE")(command)
+        command = click.argument("name")(command)
+        help_text = ACTION_HELP[action].format(kind=kind) + f"\n\n\b\nExample:\n  {example}"
+        return click.command(action, help=help_text)(command)
+
+    for action in ("create", "recreate", "update"):
+        group.add_command(writer(action))
+
+    @group.command("list", help=f"List saved {kind}s (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid {kind} list 'my_*'")
+    @click.argument("pattern", required=False)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    def list_(pattern: str | None, as_json: bool) -> None:
+        target = store()
+        names = target.names(pattern)
+        configs = {n: target.load(n) for n in names}
+        if as_json:
+            echo_json([{"name": n, "config": configs[n]} for n in names])
+            return
+        rows = []
+        for n in names:
+            modified = dt.datetime.fromtimestamp(target.path(n).stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+            rows.append([n, *_summary(kind, configs[n]), modified])
+        echo_table(
+            ["NAME", *_summary_headers(kind), "MODIFIED"],
+            rows,
+            f"No {kind}s{' match ' + repr(pattern) if pattern else ''} in {target.root}",
+            width=40,
+        )
+
+    @group.command("show", help=f"Show a saved {kind}.\n\n\b\nExample:\n  hpogrid {kind} show my_config")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True, help="Print the JSON as saved.")
+    def show(name: str, as_json: bool) -> None:
+        config = store().load(name)
+        if as_json:
+            echo_json(config)
+            return
+        echo_config(kind, config)
+
+    @group.command("where", help=f"Print the path of a saved {kind}.\n\n\b\nExample:\n  hpogrid {kind} where my_config")
+    @click.argument("name")
+    def where(name: str) -> None:
+        target = store()
+        if not target.exists(name):
+            raise target.not_found(name)
+        click.echo(target.path(name))
+
+    @group.command("remove", help=f"Remove saved {kind}s by name or glob.\n\n\b\nExample:\n  hpogrid {kind} remove old_config 'test_*'")
+    @click.argument("names", nargs=-1, required=True)
+    def remove(names: tuple[str, ...]) -> None:
+        for name in store().remove(list(names)):
+            click.echo(f"Removed {kind} '{name}'")
+
+    return group
+
+
+hpo_config = make_group("hpo_config")
+grid_config = make_group("grid_config")
+model_config = make_group("model_config")
+search_space = make_group("search_space")

@@ -1,0 +1,51 @@
+"""Printing for the CLI: aligned tables and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+
+def cell(value: Any, width: int = 60) -> str:
+    """One table cell: strings as they are, everything else as compact JSON, cut to width."""
+    if value is None:
+        text = "-"
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        text = ",".join(value)
+    else:
+        text = json.dumps(value, separators=(", ", ": "))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 60) -> str:
+    """An aligned plain-text table with a header underline."""
+    cells = [[cell(v, width) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str, width: int = 60) -> None:
+    click.echo(table(headers, rows, width) if rows else empty)
+
+
+def echo_config(kind: str, config: dict) -> None:
+    """A config as a table: one row per field, or per hyperparameter for a search space."""
+    if kind == "search_space":
+        from hpogrid.space.model import SearchSpace
+
+        rows = [[d.name, d.method, dict(d.spec)] for d in SearchSpace.parse(config)]
+        echo_table(["HYPERPARAMETER", "METHOD", "DIMENSION"], rows, "(empty)", width=100)
+    else:
+        echo_table(["FIELD", "VALUE"], [[k, v] for k, v in config.items()], "(empty)", width=100)
