@@ -38,9 +38,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "",
             "every combination of grid_search categories; other dimensions sampled",
         ),
-        Algorithm(
-            "bayesian", "bayes_opt", "bayes_opt", "bayesian", "Gaussian-process Bayesian optimization"
-        ),
+        Algorithm("bayesian", "bayes_opt", "bayes_opt", "bayesian", "Gaussian-process Bayesian optimization"),
         Algorithm("hyperopt", "hyperopt", "hyperopt", "hyperopt", "Tree-structured Parzen Estimator"),
         Algorithm("skopt", "skopt", "skopt", "skopt", "scikit-optimize Bayesian optimization"),
         Algorithm("bohb", "configspace", "hpbandster", "bohb", "BOHB: Bayesian optimization + HyperBand"),
@@ -72,10 +70,7 @@ VARIANT_GENERATOR = frozenset({"random", "tune", "grid"})
 def combination_problem(algorithm: str, scheduler: str) -> str | None:
     """Why an algorithm cannot be used with a scheduler (with a working alternative), or None."""
     if algorithm == "bohb" and scheduler != "bohbhyperband":
-        return (
-            f"algorithm 'bohb' needs scheduler 'bohbhyperband' (got '{scheduler}'); "
-            "set --scheduler bohbhyperband"
-        )
+        return f"algorithm 'bohb' needs scheduler 'bohbhyperband' (got '{scheduler}'); set --scheduler bohbhyperband"
     if scheduler == "bohbhyperband" and algorithm != "bohb":
         return (
             f"scheduler 'bohbhyperband' only works with algorithm 'bohb' (got '{algorithm}'); "

@@ -11,6 +11,7 @@ not at all. recreate and update keep the old version under projects/.backups/<na
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import hashlib
@@ -115,7 +116,7 @@ def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
             "hpo_config",
             "stop",
             f"is empty, so the Trainable class '{model['model']}' would train forever; "
-            'set e.g. --stop \'{"training_iteration": 10}\'',
+            "set e.g. --stop '{\"training_iteration\": 10}'",
         )
 
 
@@ -154,9 +155,7 @@ class ProjectStore:
     def names(self, pattern: str | None = None) -> list[str]:
         if not self.root.is_dir():
             return []
-        found = sorted(
-            p.name for p in self.root.iterdir() if NAME.fullmatch(p.name) and (p / PROJECT_FILE).is_file()
-        )
+        found = sorted(p.name for p in self.root.iterdir() if NAME.fullmatch(p.name) and (p / PROJECT_FILE).is_file())
         return [n for n in found if pattern is None or fnmatch.fnmatchcase(n, pattern)]
 
     def exists(self, name: str) -> bool:
@@ -166,8 +165,7 @@ class ProjectStore:
         path = self.path(name)
         if not (path / PROJECT_FILE).is_file():
             raise NotFoundError(
-                f"no project named '{name}'{did_you_mean(name, self.names())}; "
-                "see `hpogrid project list`"
+                f"no project named '{name}'{did_you_mean(name, self.names())}; see `hpogrid project list`"
             )
         from hpogrid.configs.store import read_json_file
 
@@ -176,7 +174,9 @@ class ProjectStore:
             try:
                 data["configs"][kind] = CONFIG_TYPES[kind].validate(data["configs"][kind])
             except (KeyError, TypeError):
-                raise HpogridError(f"project '{name}': {path / PROJECT_FILE} has no {kind}; recreate the project") from None
+                raise HpogridError(
+                    f"project '{name}': {path / PROJECT_FILE} has no {kind}; recreate the project"
+                ) from None
         return Project(name, path, data)
 
     def _lock(self):
@@ -195,6 +195,7 @@ class ProjectStore:
                 configs[kind], sources[kind] = CONFIG_TYPES[kind].validate({}), "defaults"
                 continue
             configs[kind], sources[kind] = resolve_config(kind, ref)
+        made_root = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=f".new-{name}."))
         try:
@@ -214,6 +215,9 @@ class ProjectStore:
             write_json_atomic(staging / PROJECT_FILE, data)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            if made_root:
+                with contextlib.suppress(OSError):  # only when still empty: never others' work
+                    self.root.rmdir()
             raise
         return data, staging
 
@@ -289,8 +293,8 @@ class ProjectStore:
         with self._lock():
             doomed: list[str] = []
             for pattern in patterns:
-                matched = self.names(pattern) if set("*?[") & set(pattern) else (
-                    [pattern] if self.exists(pattern) else []
+                matched = (
+                    self.names(pattern) if set("*?[") & set(pattern) else ([pattern] if self.exists(pattern) else [])
                 )
                 if not matched:
                     raise NotFoundError(
@@ -322,4 +326,3 @@ class ProjectStore:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
-

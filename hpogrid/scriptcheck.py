@@ -32,9 +32,7 @@ def find_model(script: Path, name: str) -> ModelDefinition:
     try:
         tree = ast.parse(source, filename=str(script))
     except SyntaxError as exc:
-        raise ValidationError(
-            WHERE, "script", f"{script} line {exc.lineno}: syntax error: {exc.msg}"
-        ) from None
+        raise ValidationError(WHERE, "script", f"{script} line {exc.lineno}: syntax error: {exc.msg}") from None
     found = None
     for node in tree.body:
         definition = _defines(node, name)

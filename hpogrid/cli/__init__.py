@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         click.echo(
-            f"Error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the "
-            "traceback and report it",
+            f"Error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it",
             err=True,
         )
         return 1

@@ -36,10 +36,10 @@ EXAMPLES = {
     },
     "search_space": {
         "create": "hpogrid search_space create my_space "
-        "'{\"lr\": {\"method\": \"loguniform\", \"dimension\": {\"low\": 1e-5, \"high\": 1e-2}}}'",
+        '\'{"lr": {"method": "loguniform", "dimension": {"low": 1e-5, "high": 1e-2}}}\'',
         "recreate": "hpogrid search_space recreate my_space space.json",
         "update": "hpogrid search_space update my_space "
-        "'{\"momentum\": {\"method\": \"uniform\", \"dimension\": {\"low\": 0.5, \"high\": 1}}}'",
+        '\'{"momentum": {"method": "uniform", "dimension": {"low": 0.5, "high": 1}}}\'',
     },
 }
 ACTION_HELP = {
@@ -138,6 +138,7 @@ def make_group(kind: str) -> click.Group:
     def writer(action: str) -> click.Command:
         example = EXAMPLES[kind][action]
         if schema:
+
             def command(name: str, **options: Any) -> None:
                 values = _given(schema, options)
                 target = store()
@@ -151,6 +152,7 @@ def make_group(kind: str) -> click.Group:
             for field in reversed(schema.fields):
                 command = _field_option(field)(command)
         else:
+
             def command(name: str, space: str) -> None:
                 tree = _space_argument(space)
                 target = store()
@@ -169,7 +171,10 @@ def make_group(kind: str) -> click.Group:
     for action in ("create", "recreate", "update"):
         group.add_command(writer(action))
 
-    @group.command("list", help=f"List saved {kind}s (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid {kind} list 'my_*'")
+    @group.command(
+        "list",
+        help=f"List saved {kind}s (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid {kind} list 'my_*'",
+    )
     @click.argument("pattern", required=False)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
     def list_(pattern: str | None, as_json: bool) -> None:
@@ -208,7 +213,10 @@ def make_group(kind: str) -> click.Group:
             raise target.not_found(name)
         click.echo(target.path(name))
 
-    @group.command("remove", help=f"Remove saved {kind}s by name or glob.\n\n\b\nExample:\n  hpogrid {kind} remove old_config 'test_*'")
+    @group.command(
+        "remove",
+        help=f"Remove saved {kind}s by name or glob.\n\n\b\nExample:\n  hpogrid {kind} remove old_config 'test_*'",
+    )
     @click.argument("names", nargs=-1, required=True)
     def remove(names: tuple[str, ...]) -> None:
         for name in store().remove(list(names)):

@@ -29,12 +29,19 @@ def config_options(required_scripts: bool) -> Callable:
     def decorate(command: Callable) -> Callable:
         for kind in reversed(CONFIG_OPTIONS):
             command = click.option(
-                f"--{kind}", f"--{kind.replace('_', '-')}", kind, metavar="NAME_OR_FILE",
+                f"--{kind}",
+                f"--{kind.replace('_', '-')}",
+                kind,
+                metavar="NAME_OR_FILE",
                 help=f"saved {kind} name, or a JSON file holding one",
             )(command)
         return click.option(
-            "--scripts_path", "--scripts-path", "scripts_path", required=required_scripts,
-            metavar="PATH", help="training script, or the folder holding the scripts (copied)",
+            "--scripts_path",
+            "--scripts-path",
+            "scripts_path",
+            required=required_scripts,
+            metavar="PATH",
+            help="training script, or the folder holding the scripts (copied)",
         )(command)
 
     return decorate
@@ -90,7 +97,9 @@ def update(name: str, scripts_path: str | None, **refs: str | None) -> None:
     click.echo(f"Updated project '{name}' ({loaded.path}); the previous version is kept at {backup}")
 
 
-@project.command("list", help="List projects (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid project list 'mnist*'")
+@project.command(
+    "list", help="List projects (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid project list 'mnist*'"
+)
 @click.argument("pattern", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_(pattern: str | None, as_json: bool) -> None:
@@ -129,19 +138,26 @@ def show(name: str, as_json: bool) -> None:
     data = loaded.data
     click.echo(f"Project {name}  ({loaded.path})")
     click.echo(f"created {data['created']}, updated {data['updated']}, hpogrid {data['hpogrid_version']}")
-    click.echo(f"scripts: {', '.join(sorted(str(p.relative_to(loaded.scripts_dir)) for p in loaded.scripts_dir.rglob('*') if p.is_file()))}")
+    scripts = sorted(str(p.relative_to(loaded.scripts_dir)) for p in loaded.scripts_dir.rglob("*") if p.is_file())
+    click.echo(f"scripts: {', '.join(scripts)}")
     for kind in CONFIG_OPTIONS:
         click.echo(f"\n{kind} (from {data['sources'][kind]})")
         echo_config(kind, loaded.configs[kind])
 
 
-@project.command("where", help="Print the folder of a project.\n\n\b\nExample:\n  hpogrid project where simple_objective")
+@project.command(
+    "where", help="Print the folder of a project.\n\n\b\nExample:\n  hpogrid project where simple_objective"
+)
 @click.argument("name")
 def where(name: str) -> None:
     click.echo(_store().load(name).path)
 
 
-@project.command("remove", help="Delete projects by name or glob, with their results.\n\n\b\nExample:\n  hpogrid project remove old_project 'test_*'")
+@project.command(
+    "remove",
+    help="Delete projects by name or glob, with their results.\n\n"
+    "\b\nExample:\n  hpogrid project remove old_project 'test_*'",
+)
 @click.argument("names", nargs=-1, required=True)
 def remove(names: tuple[str, ...]) -> None:
     for name in _store().remove(list(names)):

@@ -128,8 +128,7 @@ class Field:
             "bool": lambda v: isinstance(v, bool),
             "choice": lambda v: v in self.choices,
             "object": lambda v: isinstance(v, dict),
-            "str_list": lambda v: isinstance(v, list)
-            and all(isinstance(i, str) and i.strip() for i in v),
+            "str_list": lambda v: isinstance(v, list) and all(isinstance(i, str) and i.strip() for i in v),
         }[self.kind](value)
         if not ok:
             raise self.error(where, value)
@@ -155,9 +154,7 @@ def parse_json(text: str, where: str, name: str | None, expect: str = "a JSON ob
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValidationError(
-            where, name, f"not valid JSON ({exc.msg} at character {exc.pos}): {show(text)}"
-        ) from None
+        raise ValidationError(where, name, f"not valid JSON ({exc.msg} at character {exc.pos}): {show(text)}") from None
     if expect == "a JSON object" and not isinstance(value, dict):
         raise ValidationError(where, name, f"got {show(value)}, expected {expect}")
     return value
@@ -197,9 +194,7 @@ class Schema:
         for item in self.fields:
             if item.name not in config:
                 if item.required:
-                    raise ValidationError(
-                        self.kind, item.name, f"is required; expected {item.expected()}"
-                    )
+                    raise ValidationError(self.kind, item.name, f"is required; expected {item.expected()}")
                 clean[item.name] = item.default
                 continue
             clean[item.name] = item.validate(config[item.name], self.kind)

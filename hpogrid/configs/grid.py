@@ -28,24 +28,40 @@ def _outds_problem(name: str) -> str | None:
 
 FIELDS = (
     Field(
-        "site", "str_list", "grid sites (PanDA queues) to run on", default=DEFAULT_SITES,
-        pattern=r"[A-Za-z0-9_.\-]+", pattern_hint="queue names of letters, digits, '_', '-', '.'",
+        "site",
+        "str_list",
+        "grid sites (PanDA queues) to run on",
+        default=DEFAULT_SITES,
+        pattern=r"[A-Za-z0-9_.\-]+",
+        pattern_hint="queue names of letters, digits, '_', '-', '.'",
         metavar="SITES",
     ),
     Field(
-        "container", "str", "container image the jobs run in", default=DEFAULT_CONTAINER,
-        pattern=r"\S+", pattern_hint="no spaces", metavar="IMAGE",
+        "container",
+        "str",
+        "container image the jobs run in",
+        default=DEFAULT_CONTAINER,
+        pattern=r"\S+",
+        pattern_hint="no spaces",
+        metavar="IMAGE",
     ),
     Field("retry", "bool", "let PanDA retry failed jobs automatically", default=False),
     Field(
-        "inDS", "str", "input dataset(s) (Rucio), comma-separated", nullable=True,
-        pattern=rf"{DATASET}(,{DATASET})*", pattern_hint="Rucio dataset names, comma-separated",
+        "inDS",
+        "str",
+        "input dataset(s) (Rucio), comma-separated",
+        nullable=True,
+        pattern=rf"{DATASET}(,{DATASET})*",
+        pattern_hint="Rucio dataset names, comma-separated",
         metavar="DATASET",
     ),
     Field(
-        "outDS", "str",
+        "outDS",
+        "str",
         "output dataset (default: user.{user}.hpogrid.{project}.{timestamp})",
-        nullable=True, check=_outds_problem, metavar="DATASET",
+        nullable=True,
+        check=_outds_problem,
+        metavar="DATASET",
     ),
 )
 

@@ -27,16 +27,28 @@ def _model_problem(model: str) -> str | None:
 
 FIELDS = (
     Field(
-        "script", "str", "training script, relative to the scripts folder", required=True,
-        check=_script_problem, metavar="FILE",
+        "script",
+        "str",
+        "training script, relative to the scripts folder",
+        required=True,
+        check=_script_problem,
+        metavar="FILE",
     ),
     Field(
-        "model", "str", "function or class in the script that trains the model", required=True,
-        check=_model_problem, metavar="NAME",
+        "model",
+        "str",
+        "function or class in the script that trains the model",
+        required=True,
+        check=_model_problem,
+        metavar="NAME",
     ),
     Field(
-        "param", "object", "fixed parameters merged into every trial's config", default={},
-        metavar="JSON", example='{"epochs": 10}',
+        "param",
+        "object",
+        "fixed parameters merged into every trial's config",
+        default={},
+        metavar="JSON",
+        example='{"epochs": 10}',
     ),
 )
 

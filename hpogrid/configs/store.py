@@ -109,9 +109,7 @@ class ConfigStore:
     def names(self, pattern: str | None = None) -> list[str]:
         if not self.root.is_dir():
             return []
-        found = sorted(
-            p.stem for p in self.root.glob("*.json") if p.is_file() and NAME.fullmatch(p.stem)
-        )
+        found = sorted(p.stem for p in self.root.glob("*.json") if p.is_file() and NAME.fullmatch(p.stem))
         return [n for n in found if pattern is None or fnmatch.fnmatchcase(n, pattern)]
 
     def load(self, name: str) -> dict:

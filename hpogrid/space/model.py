@@ -239,8 +239,10 @@ def _dimension(path: tuple[str, ...], node: dict, where: str) -> Dimension:
     for key in node:
         if key not in ("method", "dimension"):
             raise ValidationError(
-                where, label, f"unknown key '{key}'{did_you_mean(key, ['method', 'dimension'])}; "
-                "a hyperparameter has only 'method' and 'dimension'"
+                where,
+                label,
+                f"unknown key '{key}'{did_you_mean(key, ['method', 'dimension'])}; "
+                "a hyperparameter has only 'method' and 'dimension'",
             )
     method = node["method"]
     if method not in METHODS:
@@ -259,8 +261,7 @@ def _dimension(path: tuple[str, ...], node: dict, where: str) -> Dimension:
             raise ValidationError(
                 where,
                 f"{label}.dimension.{key}",
-                f"is not a dimension of '{method}'{did_you_mean(key, allowed)}; "
-                f"'{method}' takes {one_of(allowed)}",
+                f"is not a dimension of '{method}'{did_you_mean(key, allowed)}; '{method}' takes {one_of(allowed)}",
             )
     for key in required:
         if key not in spec:

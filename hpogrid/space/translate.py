@@ -18,7 +18,7 @@ from typing import Any
 
 from hpogrid.catalog import ALGORITHMS
 from hpogrid.errors import ValidationError, one_of, require
-from hpogrid.space.model import LOG_SCALE, QUANTIZED, UNBOUNDED, WHERE, Dimension, SearchSpace
+from hpogrid.space.model import LOG_SCALE, UNBOUNDED, WHERE, Dimension, SearchSpace
 
 BOUNDED = ("categorical", "uniform", "uniformint", "quniform", "loguniform", "qloguniform", "fixed")
 EVERY = BOUNDED + tuple(sorted(UNBOUNDED))
@@ -307,18 +307,27 @@ def _ax(space: SearchSpace, codecs: dict, seed: int | None) -> list:
                 native.append({"name": n, "type": "fixed", "value": 0, "value_type": "int"})
             else:
                 native.append(
-                    {"name": n, "type": "choice", "values": list(range(len(cats))),
-                     "value_type": "int", "is_ordered": False, "sort_values": False}
+                    {
+                        "name": n,
+                        "type": "choice",
+                        "values": list(range(len(cats))),
+                        "value_type": "int",
+                        "is_ordered": False,
+                        "sort_values": False,
+                    }
                 )
             codecs[n] = Codec(lambda i, cats=cats: cats[int(i)], _index_of(cats))
         elif m == "uniformint":
-            native.append(
-                {"name": n, "type": "range", "bounds": [g("low"), g("high")], "value_type": "int"}
-            )
+            native.append({"name": n, "type": "range", "bounds": [g("low"), g("high")], "value_type": "int"})
         else:
             native.append(
-                {"name": n, "type": "range", "bounds": [float(g("low")), float(g("high"))],
-                 "value_type": "float", "log_scale": m in LOG_SCALE}
+                {
+                    "name": n,
+                    "type": "range",
+                    "bounds": [float(g("low")), float(g("high"))],
+                    "value_type": "float",
+                    "log_scale": m in LOG_SCALE,
+                }
             )
     return native
 

@@ -85,8 +85,8 @@ class LSTMClassifier:
         for t in range(steps):
             xh = np.concatenate([x[:, t], h], axis=1)
             gates = xh @ self.p["W"] + self.p["b"]
-            i, f = 1 / (1 + np.exp(-gates[:, :H])), 1 / (1 + np.exp(-gates[:, H:2 * H]))
-            o, g = 1 / (1 + np.exp(-gates[:, 2 * H:3 * H])), np.tanh(gates[:, 3 * H:])
+            i, f = 1 / (1 + np.exp(-gates[:, :H])), 1 / (1 + np.exp(-gates[:, H : 2 * H]))
+            o, g = 1 / (1 + np.exp(-gates[:, 2 * H : 3 * H])), np.tanh(gates[:, 3 * H :])
             c_prev = c
             c = f * c_prev + i * g
             h = o * np.tanh(c)
@@ -112,9 +112,7 @@ class LSTMClassifier:
             do = dh * tanh_c
             dc = dc + dh * o * (1 - tanh_c**2)
             di, df, dg = dc * g, dc * c_prev, dc * i
-            dgates = np.concatenate(
-                [di * i * (1 - i), df * f * (1 - f), do * o * (1 - o), dg * (1 - g**2)], axis=1
-            )
+            dgates = np.concatenate([di * i * (1 - i), df * f * (1 - f), do * o * (1 - o), dg * (1 - g**2)], axis=1)
             grads["W"] += xh.T @ dgates
             grads["b"] += dgates.sum(axis=0)
             dxh = dgates @ self.p["W"].T
@@ -139,14 +137,17 @@ def RNN_TRT(config, reporter):
     split = int(0.8 * len(label))
     train, val = order[:split], order[split:]
     model = LSTMClassifier(
-        hits.shape[2], int(config["lstm_hidden_size"]), int(config["dense_size"]),
-        config["dense_activation"], seed,
+        hits.shape[2],
+        int(config["lstm_hidden_size"]),
+        int(config["dense_size"]),
+        config["dense_activation"],
+        seed,
     )
     batch = int(config["batch_size"])
     for epoch in range(1, int(config.get("num_epochs", 10)) + 1):
         rng.shuffle(train)
         for start in range(0, len(train), batch):
-            rows = train[start:start + batch]
+            rows = train[start : start + batch]
             _, grads = model.loss_and_grads(hits[rows], label[rows])
             model.adam_step(grads, float(config["lr"]))
         prob, _ = model.forward(hits[val])

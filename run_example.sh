@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up hpogrid in .venv/ and run the README's Quick Start example 1: a simple objective,
+# 200 trials of random search, run locally. Configs and the project land in this checkout
+# (HPOGRID_BASE_PATH), ready for `hpogrid project show simple_objective` afterwards.
+set -euo pipefail
+cd "$(dirname "$0")"
+# shellcheck disable=SC1091
+source setupenv.sh examples
+set -x
+hpogrid model_config create simple_objective_model --script simple_objective.py --model simple_objective
+hpogrid search_space create simple_objective_space '{"height":{"method":"uniform","dimension":{"low":-100,"high":100}}, "width":{"method":"uniform","dimension":{"low":0,"high":20}}}'
+hpogrid hpo_config create random_search_min_loss --algorithm random --metric loss --mode min --num_trials 200
+hpogrid grid_config create manc_standard --site ANALY_MANC_GPU_TEST
+hpogrid project create simple_objective --scripts_path "$PWD/example/scripts/simple_objective.py" \
+    --model_config simple_objective_model --search_space simple_objective_space \
+    --hpo_config random_search_min_loss --grid_config manc_standard
+hpogrid project show simple_objective

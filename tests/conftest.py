@@ -1,0 +1,79 @@
+"""Shared fixtures: a private HPOGRID_BASE_PATH per test, and running the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hpogrid.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "example" / "scripts"
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def base(tmp_path, monkeypatch) -> Path:
+    """A fresh, private HPOGRID_BASE_PATH."""
+    root = tmp_path / "hpogrid-base"
+    root.mkdir()
+    monkeypatch.setenv("HPOGRID_BASE_PATH", str(root))
+    monkeypatch.chdir(tmp_path)
+    return root
+
+
+def run_cli(*args: str) -> Result:
+    """Run `hpogrid ARGS` in-process through click's CliRunner, via the real entry point."""
+    runner = CliRunner()
+    with runner.isolation() as (out, err, _):
+        code = main([str(a) for a in args])
+    return Result(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+@pytest.fixture
+def hpogrid(base):
+    """Callable running the CLI in the private base path; asserts success unless told not to."""
+
+    def invoke(*args: str, ok: bool = True) -> Result:
+        result = run_cli(*args)
+        if ok:
+            assert result.exit_code == 0, f"hpogrid {' '.join(map(str, args))} failed:\n{result.output}"
+        return result
+
+    return invoke
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under root (lock files aside) with a digest of its content."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name != ".lock":
+            files[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif path.is_dir() and not any(path.iterdir()):
+            files[str(path.relative_to(root)) + "/"] = "empty dir"
+    return files
+
+
+def subprocess_env(base: Path) -> dict[str, str]:
+    env = dict(os.environ, HPOGRID_BASE_PATH=str(base))
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+PYTHON = sys.executable
