@@ -89,9 +89,9 @@ class Field:
         """What the field allows, in words."""
         bound = ""
         if self.minimum is not None:
-            bound = f" {'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+            bound = f" {'>' if self.exclusive_minimum else '>='} {self.minimum}"
         if self.maximum is not None:
-            bound += f"{' and' if bound else ''} <= {self.maximum:g}"
+            bound += f"{' and' if bound else ''} <= {self.maximum}"
         text = {
             "str": "a non-empty string",
             "int": "a whole number" + bound,
@@ -101,8 +101,6 @@ class Field:
             "object": "a JSON object",
             "str_list": "a list of strings (comma-separated on the command line)",
         }[self.kind]
-        if self.pattern_hint:
-            text += f" ({self.pattern_hint})"
         if self.nullable:
             text += " or null"
         return text
@@ -141,7 +139,7 @@ class Field:
             items = value if self.kind == "str_list" else [value]
             for item in items:
                 if not re.fullmatch(self.pattern, item):
-                    raise self.error(where, item)
+                    raise self.error(where, item, self.pattern_hint or None)
         if self.check:
             problem = self.check(value)
             if problem:

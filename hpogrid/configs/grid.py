@@ -33,7 +33,7 @@ FIELDS = (
         "grid sites (PanDA queues) to run on",
         default=DEFAULT_SITES,
         pattern=r"[A-Za-z0-9_.\-]+",
-        pattern_hint="queue names of letters, digits, '_', '-', '.'",
+        pattern_hint="a site (PanDA queue) name has only letters, digits, '_', '-' and '.'",
         metavar="SITES",
     ),
     Field(
@@ -42,7 +42,7 @@ FIELDS = (
         "container image the jobs run in",
         default=DEFAULT_CONTAINER,
         pattern=r"\S+",
-        pattern_hint="no spaces",
+        pattern_hint="an image name has no spaces",
         metavar="IMAGE",
     ),
     Field("retry", "bool", "let PanDA retry failed jobs automatically", default=False),
@@ -52,7 +52,7 @@ FIELDS = (
         "input dataset(s) (Rucio), comma-separated",
         nullable=True,
         pattern=rf"{DATASET}(,{DATASET})*",
-        pattern_hint="Rucio dataset names, comma-separated",
+        pattern_hint="expected Rucio dataset names (letters, digits, '_', '-', '.', an optional 'scope:'), comma-separated",
         metavar="DATASET",
     ),
     Field(

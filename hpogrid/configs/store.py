@@ -16,7 +16,7 @@ from typing import Any
 
 from hpogrid import paths
 from hpogrid.configs import grid, hpo, model
-from hpogrid.configs.fields import Schema
+from hpogrid.configs.fields import Schema, show
 from hpogrid.errors import ExistsError, HpogridError, NotFoundError, ValidationError, did_you_mean
 from hpogrid.fileio import locked, write_json_atomic
 
@@ -28,7 +28,7 @@ GLOB_CHARS = set("*?[")
 def check_name(name: str, what: str) -> str:
     """Return name if it is a valid config/project name, else raise a ValidationError."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise ValidationError(what, "name", f"got {name!r}: {NAME_RULE}")
+        raise ValidationError(what, "name", f"got {show(name)}: {NAME_RULE}")
     return name
 
 

@@ -1,0 +1,81 @@
+"""Every command has --help with an example; config commands import no heavy library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import click
+import pytest
+
+from hpogrid.cli import cli
+from tests.conftest import EXAMPLES, PYTHON, run_cli, subprocess_env
+
+HEAVY = ["ray", "pandas", "plotly", "mlflow", "pandaclient", "optuna", "hyperopt", "skopt", "nevergrad",
+         "bayes_opt", "ConfigSpace", "hpbandster", "ax", "torch", "sklearn", "numpy", "scipy"]
+
+
+def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        yield prefix + (name,), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, prefix + (name,))
+
+
+COMMANDS = list(all_commands())
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_help(path, command):
+    result = run_cli(*path, "--help")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Usage: hpogrid {' '.join(path)}")
+    if not isinstance(command, click.Group):
+        assert "Example:" in result.stdout and f"hpogrid {' '.join(path[:-1])}" in result.stdout
+
+
+def test_every_config_type_has_every_action():
+    actions = {"create", "recreate", "update", "remove", "list", "show", "where"}
+    for kind in ("hpo_config", "grid_config", "model_config", "search_space", "project"):
+        assert {p[1] for p, _ in COMMANDS if p[0] == kind and len(p) == 2} == actions
+
+
+def test_top_level_help_and_version():
+    result = run_cli("--help")
+    assert result.exit_code == 0 and "hpo_config" in result.stdout and "project" in result.stdout
+    result = run_cli("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("hpogrid 2.")
+
+
+def test_usage_errors_exit_2_without_traceback(base):
+    for args in (["hpo_config", "create"], ["no_such_command"], ["hpo_config", "create", "x", "--bogus", "1"]):
+        result = run_cli(*args)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_config_and_project_commands_import_no_heavy_library(base, tmp_path):
+    space = '{"x": {"method": "normal", "dimension": {"mu": 0, "sigma": 1}}}'
+    calls = [
+        ["hpo_config", "create", "h", "--algorithm", "hyperopt"],
+        ["hpo_config", "list"],
+        ["hpo_config", "show", "h"],
+        ["search_space", "create", "s", space],
+        ["model_config", "create", "m", "--script", "simple_objective.py", "--model", "simple_objective"],
+        ["project", "create", "p", "--scripts_path", str(EXAMPLES / "simple_objective.py"),
+         "--hpo_config", "h", "--model_config", "m", "--search_space", "s"],
+        ["project", "show", "p"],
+        ["project", "list", "--json"],
+    ]
+    code = (
+        "import sys, json\n"
+        "from hpogrid.cli import main\n"
+        f"codes = [main(args) for args in {calls!r}]\n"
+        f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
+        "print(json.dumps({'codes': codes, 'heavy': heavy}), file=sys.stderr)\n"
+    )
+    done = subprocess.run([PYTHON, "-c", code], env=subprocess_env(base), capture_output=True, text=True, cwd=tmp_path)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["codes"] == [0] * len(calls), done.stderr
+    assert report["heavy"] == []
