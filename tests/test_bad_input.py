@@ -18,8 +18,19 @@ def space(method: str, **dimension) -> str:
 
 
 def project(name="p", scripts=SCRIPT, hpo="h", model="m", space_="s", grid=None, action="create"):
-    args = ["project", action, name, "--scripts_path", scripts, "--hpo_config", hpo,
-            "--model_config", model, "--search_space", space_]
+    args = [
+        "project",
+        action,
+        name,
+        "--scripts_path",
+        scripts,
+        "--hpo_config",
+        hpo,
+        "--model_config",
+        model,
+        "--search_space",
+        space_,
+    ]
     return args + (["--grid_config", grid] if grid else [])
 
 
@@ -33,20 +44,40 @@ CASES = [
     ("algorithm-unknown", ["hpo_config", "create", "n", "--algorithm", "optima"], "did you mean 'optuna'"),
     ("mode-unknown", ["hpo_config", "create", "n", "--mode", "minimum"], "hpo_config.mode"),
     ("scheduler-unknown", ["hpo_config", "create", "n", "--scheduler", "asha"], "hpo_config.scheduler"),
-    ("stop-bad-json", ["hpo_config", "create", "n", "--stop", "{training_iteration: 3}"], "hpo_config.stop: not valid JSON"),
+    (
+        "stop-bad-json",
+        ["hpo_config", "create", "n", "--stop", "{training_iteration: 3}"],
+        "hpo_config.stop: not valid JSON",
+    ),
     ("stop-not-object", ["hpo_config", "create", "n", "--stop", "[1, 2]"], "hpo_config.stop"),
     ("stop-text-value", ["hpo_config", "create", "n", "--stop", '{"training_iteration": "3"}'], "hpo_config.stop"),
     ("scheduler_param-list", ["hpo_config", "create", "n", "--scheduler_param", "[]"], "hpo_config.scheduler_param"),
-    ("algorithm_param-bad-json", ["hpo_config", "create", "n", "--algorithm_param", "{'a': 1}"], "hpo_config.algorithm_param"),
+    (
+        "algorithm_param-bad-json",
+        ["hpo_config", "create", "n", "--algorithm_param", "{'a': 1}"],
+        "hpo_config.algorithm_param",
+    ),
     ("resource-unknown-key", ["hpo_config", "create", "n", "--resource", '{"gpus": 1}'], "did you mean 'gpu'"),
     ("resource-negative", ["hpo_config", "create", "n", "--resource", '{"gpu": -1}'], "hpo_config.resource"),
     ("resource-zero-cpu", ["hpo_config", "create", "n", "--resource", '{"cpu": 0}'], "hpo_config.resource"),
     ("seed-negative", ["hpo_config", "create", "n", "--seed", "-3"], "hpo_config.seed"),
     ("seed-huge", ["hpo_config", "create", "n", "--seed", str(2**40)], "hpo_config.seed"),
     ("bohb-with-asha", ["hpo_config", "create", "n", "--algorithm", "bohb"], "--scheduler bohbhyperband"),
-    ("bohbhyperband-with-random", ["hpo_config", "create", "n", "--scheduler", "bohbhyperband"], "only works with algorithm 'bohb'"),
-    ("pbt-with-optuna", ["hpo_config", "create", "n", "--algorithm", "optuna", "--scheduler", "pbt"], "--algorithm random"),
-    ("extra_metrics-duplicate-metric", ["hpo_config", "create", "n", "--extra_metrics", "loss"], "hpo_config.extra_metrics"),
+    (
+        "bohbhyperband-with-random",
+        ["hpo_config", "create", "n", "--scheduler", "bohbhyperband"],
+        "only works with algorithm 'bohb'",
+    ),
+    (
+        "pbt-with-optuna",
+        ["hpo_config", "create", "n", "--algorithm", "optuna", "--scheduler", "pbt"],
+        "--algorithm random",
+    ),
+    (
+        "extra_metrics-duplicate-metric",
+        ["hpo_config", "create", "n", "--extra_metrics", "loss"],
+        "hpo_config.extra_metrics",
+    ),
     ("update-makes-bad-combination", ["hpo_config", "update", "h", "--algorithm", "bohb"], "hpo_config.scheduler"),
     ("update-missing-config", ["hpo_config", "update", "nope", "--num_trials", "3"], "no hpo_config named 'nope'"),
     ("create-differs-from-existing", ["hpo_config", "create", "h", "--num_trials", "7"], "exists with other settings"),
@@ -57,36 +88,120 @@ CASES = [
     ("outDS-unknown-placeholder", ["grid_config", "create", "n", "--outDS", "user.{me}.x"], "unknown placeholder"),
     # model_config
     ("script-missing", ["model_config", "create", "n", "--model", "f"], "model_config.script: is required"),
-    ("script-absolute", ["model_config", "create", "n", "--script", "/etc/passwd.py", "--model", "f"], "model_config.script"),
+    (
+        "script-absolute",
+        ["model_config", "create", "n", "--script", "/etc/passwd.py", "--model", "f"],
+        "model_config.script",
+    ),
     ("script-parent", ["model_config", "create", "n", "--script", "../x.py", "--model", "f"], "model_config.script"),
-    ("script-not-python", ["model_config", "create", "n", "--script", "train.sh", "--model", "f"], "model_config.script"),
-    ("model-not-identifier", ["model_config", "create", "n", "--script", "t.py", "--model", "my-model"], "model_config.model"),
-    ("param-not-object", ["model_config", "create", "n", "--script", "t.py", "--model", "f", "--param", "3"], "model_config.param"),
+    (
+        "script-not-python",
+        ["model_config", "create", "n", "--script", "train.sh", "--model", "f"],
+        "model_config.script",
+    ),
+    (
+        "model-not-identifier",
+        ["model_config", "create", "n", "--script", "t.py", "--model", "my-model"],
+        "model_config.model",
+    ),
+    (
+        "param-not-object",
+        ["model_config", "create", "n", "--script", "t.py", "--model", "f", "--param", "3"],
+        "model_config.param",
+    ),
     # search_space
-    ("space-bad-json", ["search_space", "create", "n", '{"x": {"method": "uniform",}}'], "search_space: not valid JSON"),
+    (
+        "space-bad-json",
+        ["search_space", "create", "n", '{"x": {"method": "uniform",}}'],
+        "search_space: not valid JSON",
+    ),
     ("space-empty", ["search_space", "create", "n", "{}"], "search_space: is empty"),
-    ("space-method-typo", ["search_space", "create", "n", space("loguniorm", low=1, high=2)], "did you mean 'loguniform'"),
-    ("space-low-above-high", ["search_space", "create", "n", space("uniform", low=2, high=1)], "search_space.x.dimension.high"),
+    (
+        "space-method-typo",
+        ["search_space", "create", "n", space("loguniorm", low=1, high=2)],
+        "did you mean 'loguniform'",
+    ),
+    (
+        "space-low-above-high",
+        ["search_space", "create", "n", space("uniform", low=2, high=1)],
+        "search_space.x.dimension.high",
+    ),
     ("space-missing-high", ["search_space", "create", "n", space("uniform", low=2)], "search_space.x.dimension.high"),
-    ("space-unknown-dimension", ["search_space", "create", "n", space("uniform", low=0, hihg=1)], "did you mean 'high'"),
+    (
+        "space-unknown-dimension",
+        ["search_space", "create", "n", space("uniform", low=0, hihg=1)],
+        "did you mean 'high'",
+    ),
     ("space-loguniform-zero", ["search_space", "create", "n", space("loguniform", low=0, high=1)], "dimension.low"),
     ("space-sigma-zero", ["search_space", "create", "n", space("normal", mu=0, sigma=0)], "dimension.sigma"),
     ("space-q-negative", ["search_space", "create", "n", space("quniform", low=0, high=1, q=-0.1)], "dimension.q"),
-    ("space-not-multiple-of-q", ["search_space", "create", "n", space("quniform", low=0, high=1, q=0.3)], "multiple of q"),
+    (
+        "space-not-multiple-of-q",
+        ["search_space", "create", "n", space("quniform", low=0, high=1, q=0.3)],
+        "multiple of q",
+    ),
     ("space-uniformint-float", ["search_space", "create", "n", space("uniformint", low=0.5, high=3)], "dimension.low"),
-    ("space-categories-empty", ["search_space", "create", "n", space("categorical", categories=[])], "dimension.categories"),
-    ("space-categories-nested", ["search_space", "create", "n", space("categorical", categories=[[1]])], "JSON scalars"),
-    ("space-categories-duplicate", ["search_space", "create", "n", space("categorical", categories=[1, 2, 1])], "twice"),
-    ("space-grid_search-bad", ["search_space", "create", "n", space("categorical", categories=[1], grid_search=2)], "grid_search"),
+    (
+        "space-categories-empty",
+        ["search_space", "create", "n", space("categorical", categories=[])],
+        "dimension.categories",
+    ),
+    (
+        "space-categories-nested",
+        ["search_space", "create", "n", space("categorical", categories=[[1]])],
+        "JSON scalars",
+    ),
+    (
+        "space-categories-duplicate",
+        ["search_space", "create", "n", space("categorical", categories=[1, 2, 1])],
+        "twice",
+    ),
+    (
+        "space-grid_search-bad",
+        ["search_space", "create", "n", space("categorical", categories=[1], grid_search=2)],
+        "grid_search",
+    ),
     ("space-base-one", ["search_space", "create", "n", space("lognormal", mu=0, sigma=1, base=1)], "dimension.base"),
-    ("space-bad-name", ["search_space", "create", "n", '{"a b": {"method": "fixed", "dimension": {"value": 1}}}'], "search_space.a b"),
-    ("space-dotted-clash", ["search_space", "create", "n", json.dumps({
-        "a.b": {"method": "fixed", "dimension": {"value": 1}}, "a": {"b": {"method": "fixed", "dimension": {"value": 2}}}})],
-     "defined twice"),
-    ("space-leaf-and-group", ["search_space", "create", "n", json.dumps({
-        "a": {"method": "fixed", "dimension": {"value": 1}}, "a.b": {"method": "fixed", "dimension": {"value": 2}}})],
-     "also the group"),
-    ("space-extra-key", ["search_space", "create", "n", '{"x": {"method": "fixed", "dimension": {"value": 1}, "dim": 1}}'], "unknown key 'dim'"),
+    (
+        "space-bad-name",
+        ["search_space", "create", "n", '{"a b": {"method": "fixed", "dimension": {"value": 1}}}'],
+        "search_space.a b",
+    ),
+    (
+        "space-dotted-clash",
+        [
+            "search_space",
+            "create",
+            "n",
+            json.dumps(
+                {
+                    "a.b": {"method": "fixed", "dimension": {"value": 1}},
+                    "a": {"b": {"method": "fixed", "dimension": {"value": 2}}},
+                }
+            ),
+        ],
+        "defined twice",
+    ),
+    (
+        "space-leaf-and-group",
+        [
+            "search_space",
+            "create",
+            "n",
+            json.dumps(
+                {
+                    "a": {"method": "fixed", "dimension": {"value": 1}},
+                    "a.b": {"method": "fixed", "dimension": {"value": 2}},
+                }
+            ),
+        ],
+        "also the group",
+    ),
+    (
+        "space-extra-key",
+        ["search_space", "create", "n", '{"x": {"method": "fixed", "dimension": {"value": 1}, "dim": 1}}'],
+        "unknown key 'dim'",
+    ),
     # names
     ("name-traversal", ["hpo_config", "create", "../evil"], "hpo_config.name"),
     ("name-slash", ["grid_config", "create", "a/b"], "grid_config.name"),
@@ -101,7 +216,11 @@ CASES = [
     ("project-script-not-in-scripts", project(model="m_other_script"), "is not among the project's scripts"),
     ("project-algorithm-cannot-sample", project(hpo="h_optuna", space_="s_normal"), "algorithm 'optuna' cannot sample"),
     ("project-param-clashes", project(model="m_clash"), "model_config.param.x"),
-    ("project-trainable-without-stop", project(scripts=TRAINABLE, hpo="h_nostop", model="m_trainable"), "would train forever"),
+    (
+        "project-trainable-without-stop",
+        project(scripts=TRAINABLE, hpo="h_nostop", model="m_trainable"),
+        "would train forever",
+    ),
     ("project-exists-different", project(name="existing", hpo="h_optuna"), "exists with other settings"),
     ("project-update-missing", ["project", "update", "nope", "--hpo_config", "h"], "no project named 'nope'"),
     ("project-grid-file-broken", project(grid="broken.json"), "broken.json is not valid JSON"),
@@ -119,8 +238,17 @@ def populated(hpogrid, base, tmp_path):
     hpogrid("model_config", "create", "m", "--script", "simple_objective.py", "--model", "simple_objective")
     hpogrid("model_config", "create", "m_missing_model", "--script", "simple_objective.py", "--model", "not_there")
     hpogrid("model_config", "create", "m_other_script", "--script", "train.py", "--model", "f")
-    hpogrid("model_config", "create", "m_clash", "--script", "simple_objective.py", "--model", "simple_objective",
-            "--param", '{"x": 1}')
+    hpogrid(
+        "model_config",
+        "create",
+        "m_clash",
+        "--script",
+        "simple_objective.py",
+        "--model",
+        "simple_objective",
+        "--param",
+        '{"x": 1}',
+    )
     hpogrid("model_config", "create", "m_trainable", "--script", "simple_trainable.py", "--model", "MyTrainableClass")
     hpogrid("search_space", "create", "s", SPACE)
     hpogrid("search_space", "create", "s_normal", space("normal", mu=0, sigma=1))

@@ -11,8 +11,25 @@ import pytest
 from hpogrid.cli import cli
 from tests.conftest import EXAMPLES, PYTHON, run_cli, subprocess_env
 
-HEAVY = ["ray", "pandas", "plotly", "mlflow", "pandaclient", "optuna", "hyperopt", "skopt", "nevergrad",
-         "bayes_opt", "ConfigSpace", "hpbandster", "ax", "torch", "sklearn", "numpy", "scipy"]
+HEAVY = [
+    "ray",
+    "pandas",
+    "plotly",
+    "mlflow",
+    "pandaclient",
+    "optuna",
+    "hyperopt",
+    "skopt",
+    "nevergrad",
+    "bayes_opt",
+    "ConfigSpace",
+    "hpbandster",
+    "ax",
+    "torch",
+    "sklearn",
+    "numpy",
+    "scipy",
+]
 
 
 def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()):
@@ -63,8 +80,19 @@ def test_config_and_project_commands_import_no_heavy_library(base, tmp_path):
         ["hpo_config", "show", "h"],
         ["search_space", "create", "s", space],
         ["model_config", "create", "m", "--script", "simple_objective.py", "--model", "simple_objective"],
-        ["project", "create", "p", "--scripts_path", str(EXAMPLES / "simple_objective.py"),
-         "--hpo_config", "h", "--model_config", "m", "--search_space", "s"],
+        [
+            "project",
+            "create",
+            "p",
+            "--scripts_path",
+            str(EXAMPLES / "simple_objective.py"),
+            "--hpo_config",
+            "h",
+            "--model_config",
+            "m",
+            "--search_space",
+            "s",
+        ],
         ["project", "show", "p"],
         ["project", "list", "--json"],
     ]
@@ -79,3 +107,16 @@ def test_config_and_project_commands_import_no_heavy_library(base, tmp_path):
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report["codes"] == [0] * len(calls), done.stderr
     assert report["heavy"] == []
+
+
+def test_readme_documents_every_config_field_and_method():
+    from hpogrid.configs.store import CONFIG_TYPES
+    from hpogrid.space.model import METHODS
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    for config_type in CONFIG_TYPES.values():
+        for field in config_type.schema.fields if config_type.schema else ():
+            assert f"| `{field.name}" in readme, f"README lacks {config_type.kind}.{field.name}"
+    for method in METHODS:
+        assert f"| `{method}` |" in readme

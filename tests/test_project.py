@@ -28,7 +28,9 @@ def configs(hpogrid):
 def scripts(tmp_path) -> Path:
     folder = tmp_path / "code"
     (folder / "helpers").mkdir(parents=True)
-    (folder / "train.py").write_text("from helpers.util import f\n\ndef train(config, reporter):\n    reporter(loss=f(config['x']))\n")
+    (folder / "train.py").write_text(
+        "from helpers.util import f\n\ndef train(config, reporter):\n    reporter(loss=f(config['x']))\n"
+    )
     (folder / "helpers" / "util.py").write_text("def f(x):\n    return x * x\n")
     (folder / ".git").mkdir()
     (folder / ".git" / "config").write_text("secret-ish")
@@ -88,7 +90,9 @@ def test_recreate_keeps_a_backup_that_is_not_listed(hpogrid, configs, scripts, b
     backups = list((base / "projects" / ".backups").iterdir())
     assert len(backups) == 1 and (backups[0] / "runs" / "result.json").is_file()
     assert [p["name"] for p in json.loads(hpogrid("project", "list", "--json").stdout)] == ["p"]
-    assert json.loads(hpogrid("project", "show", "p", "--json").stdout)["configs"]["hpo_config"]["algorithm"] == "hyperopt"
+    assert (
+        json.loads(hpogrid("project", "show", "p", "--json").stdout)["configs"]["hpo_config"]["algorithm"] == "hyperopt"
+    )
 
 
 def test_update_swaps_one_config_and_keeps_results(hpogrid, configs, scripts, base):
@@ -145,7 +149,11 @@ def test_failed_create_leaves_nothing(hpogrid, configs, scripts, base):
         ("from somewhere import model\n", "model", "other"),
         ("import numpy as model\n", "model", "other"),
         ("model = make()\n", "model", "other"),
-        ("try:\n    import x\nexcept ImportError:\n    pass\nelse:\n    pass\nif True:\n    def g(c):\n        pass\n", "g", "function"),
+        (
+            "try:\n    import x\nexcept ImportError:\n    pass\nelse:\n    pass\nif True:\n    def g(c):\n        pass\n",
+            "g",
+            "function",
+        ),
     ],
 )
 def test_find_model_parses_without_importing(tmp_path, source, name, kind):

@@ -16,9 +16,7 @@ from hpogrid.space.model import METHODS, SearchSpace, quantize
 # -- strategies for valid search spaces ----------------------------------------------------------
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 positive = st.floats(min_value=1e-6, max_value=1e3, allow_nan=False, allow_infinity=False)
-scalar = st.one_of(
-    st.none(), st.booleans(), st.integers(-1000, 1000), finite, st.text(max_size=8)
-)
+scalar = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), finite, st.text(max_size=8))
 segment = st.from_regex(r"[A-Za-z0-9_\-]{1,8}", fullmatch=True)
 
 
@@ -33,9 +31,11 @@ def quantized_bounds(draw, positive_low=False):
     q = draw(st.one_of(st.integers(1, 50), st.sampled_from([0.5, 0.25, 0.1, 0.01, 1e-3])))
     low_k = draw(st.integers(1 if positive_low else -100, 100))
     high_k = draw(st.integers(low_k + 1, 200))
-    return low_k * q if isinstance(q, int) else quantize(low_k * q, q), (
-        high_k * q if isinstance(q, int) else quantize(high_k * q, q)
-    ), q
+    return (
+        low_k * q if isinstance(q, int) else quantize(low_k * q, q),
+        (high_k * q if isinstance(q, int) else quantize(high_k * q, q)),
+        q,
+    )
 
 
 @st.composite
@@ -132,7 +132,14 @@ def test_nest_copies_fixed_values():
 
 @pytest.mark.parametrize(
     "value,q,expected",
-    [(0.30000000000000004, 0.1, 0.3), (2.9999, 0.1, 3.0), (47, 16, 48), (7.4, 1, 7), (-0.26, 0.5, -0.5), (1.25, 0.5, 1.0)],
+    [
+        (0.30000000000000004, 0.1, 0.3),
+        (2.9999, 0.1, 3.0),
+        (47, 16, 48),
+        (7.4, 1, 7),
+        (-0.26, 0.5, -0.5),
+        (1.25, 0.5, 1.0),
+    ],
 )
 def test_quantize(value, q, expected):
     result = quantize(value, q)

@@ -52,7 +52,9 @@ FIELDS = (
         "input dataset(s) (Rucio), comma-separated",
         nullable=True,
         pattern=rf"{DATASET}(,{DATASET})*",
-        pattern_hint="expected Rucio dataset names (letters, digits, '_', '-', '.', an optional 'scope:'), comma-separated",
+        pattern_hint=(
+            "expected Rucio dataset names (letters, digits, '_', '-', '.', an optional 'scope:'), comma-separated"
+        ),
         metavar="DATASET",
     ),
     Field(
