@@ -28,9 +28,9 @@ class Result:
         return self.stdout + self.stderr
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def base(tmp_path, monkeypatch) -> Path:
-    """A fresh, private HPOGRID_BASE_PATH."""
+    """A fresh, private HPOGRID_BASE_PATH for every test: nothing ever writes to the checkout."""
     root = tmp_path / "hpogrid-base"
     root.mkdir()
     monkeypatch.setenv("HPOGRID_BASE_PATH", str(root))

@@ -285,3 +285,12 @@ def test_corrupted_saved_config_is_reported_not_crashed(hpogrid, base):
     result = hpogrid("hpo_config", "show", "h", ok=False)
     assert result.exit_code == 2
     assert "hpo_config.num_trials" in result.stderr and "h.json" in result.stderr
+
+
+def test_list_leaves_out_a_corrupted_config_and_says_so(hpogrid, base):
+    hpogrid("hpo_config", "create", "good")
+    hpogrid("hpo_config", "create", "bad")
+    (base / "config" / "hpo_config" / "bad.json").write_text("{not json")
+    result = hpogrid("hpo_config", "list")
+    assert "good" in result.stdout and "bad" not in result.stdout
+    assert "Warning: left out hpo_config 'bad'" in result.stderr and "not valid JSON" in result.stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from hpogrid.cli.output import echo_config, echo_json, echo_table
+from hpogrid.cli.output import echo_config, echo_json, echo_table, load_all
 from hpogrid.configs.fields import Field, Schema
 from hpogrid.configs.store import CONFIG_TYPES, ConfigStore
 
@@ -101,6 +101,17 @@ def _space_argument(text: str) -> Any:
     return parse_json(text, "search_space", None, expect="a JSON object")
 
 
+def _save(kind: str, action: str, name: str, value: Any) -> None:
+    """create, recreate or update a config, and say what happened."""
+    target = ConfigStore(kind)
+    if action == "update":
+        target.update(name, value)
+        outcome = "updated"
+    else:
+        outcome = getattr(target, action)(name, value)
+    _report(kind, name, outcome, target)
+
+
 def _report(kind: str, name: str, outcome: str, store: ConfigStore) -> None:
     messages = {
         "created": f"Created {kind} '{name}'",
@@ -140,28 +151,14 @@ def make_group(kind: str) -> click.Group:
         if schema:
 
             def command(name: str, **options: Any) -> None:
-                values = _given(schema, options)
-                target = store()
-                if action == "update":
-                    target.update(name, values)
-                    outcome = "updated"
-                else:
-                    outcome = getattr(target, action)(name, values)
-                _report(kind, name, outcome, target)
+                _save(kind, action, name, _given(schema, options))
 
             for field in reversed(schema.fields):
                 command = _field_option(field)(command)
         else:
 
             def command(name: str, space: str) -> None:
-                tree = _space_argument(space)
-                target = store()
-                if action == "update":
-                    target.update(name, tree)
-                    outcome = "updated"
-                else:
-                    outcome = getattr(target, action)(name, tree)
-                _report(kind, name, outcome, target)
+                _save(kind, action, name, _space_argument(space))
 
             command = click.argument("space", metavar="SPACE_JSON_OR_FILE")(command)
         command = click.argument("name")(command)
@@ -180,12 +177,12 @@ def make_group(kind: str) -> click.Group:
     def list_(pattern: str | None, as_json: bool) -> None:
         target = store()
         names = target.names(pattern)
-        configs = {n: target.load(n) for n in names}
+        configs = load_all(names, target.load, kind)
         if as_json:
-            echo_json([{"name": n, "config": configs[n]} for n in names])
+            echo_json([{"name": n, "config": c} for n, c in configs.items()])
             return
         rows = []
-        for n in names:
+        for n in configs:
             modified = dt.datetime.fromtimestamp(target.path(n).stat().st_mtime).strftime("%Y-%m-%d %H:%M")
             rows.append([n, *_summary(kind, configs[n]), modified])
         echo_table(

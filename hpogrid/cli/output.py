@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -30,6 +30,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 60
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def load_all(names: Sequence[str], load: Callable[[str], Any], what: str) -> dict[str, Any]:
+    """Load each named item; one that cannot be read is reported on stderr and left out."""
+    from hpogrid.errors import HpogridError
+
+    loaded = {}
+    for name in names:
+        try:
+            loaded[name] = load(name)
+        except HpogridError as exc:
+            click.echo(f"Warning: left out {what} '{name}': {exc}", err=True)
+    return loaded
 
 
 def echo_json(obj: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hpogrid.cli.output import echo_config, echo_json, echo_table
+from hpogrid.cli.output import echo_config, echo_json, echo_table, load_all
 
 CONFIG_OPTIONS = ("hpo_config", "grid_config", "model_config", "search_space")
 CREATE_EXAMPLE = (
@@ -104,7 +104,7 @@ def update(name: str, scripts_path: str | None, **refs: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_(pattern: str | None, as_json: bool) -> None:
     store = _store()
-    projects = [store.load(n) for n in store.names(pattern)]
+    projects = list(load_all(store.names(pattern), store.load, "project").values())
     if as_json:
         echo_json([{"name": p.name, "path": str(p.path), **p.data} for p in projects])
         return

@@ -167,18 +167,9 @@ class Schema:
     cross_check: Callable[[dict], None] | None = None
     summary_columns: tuple[str, ...] = ()
 
-    def field(self, name: str) -> Field:
-        for item in self.fields:
-            if item.name == name:
-                return item
-        raise KeyError(name)
-
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
-
-    def defaults(self) -> dict:
-        return {f.name: f.default for f in self.fields if not f.required}
 
     def validate(self, config: Mapping[str, Any]) -> dict:
         """Check every field and the cross-field rules; return the config in field order."""

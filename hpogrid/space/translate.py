@@ -153,7 +153,7 @@ def _ray_tune(space: SearchSpace, codecs: dict, seed: int | None) -> dict:
             cats = g("categories")
             indices = list(range(len(cats)))
             native[dim.name] = tune.grid_search(indices) if dim.grid_search else tune.choice(indices)
-            codecs[dim.name] = Codec(lambda i, cats=cats: cats[int(i)], _index_of(cats))
+            codecs[dim.name] = index_codec(cats)
         elif m == "uniformint":
             native[dim.name] = tune.randint(g("low"), g("high") + 1)
         elif m in ("uniform", "quniform"):
@@ -173,6 +173,11 @@ def _ray_tune(space: SearchSpace, codecs: dict, seed: int | None) -> dict:
 def _index_of(categories: list) -> Callable[[Any], int]:
     lookup = category_lookup(categories)
     return lambda value: next(i for i, c in enumerate(categories) if c is lookup(value))
+
+
+def index_codec(categories: list) -> Codec:
+    """A category searched as its index (libraries that would coerce mixed-type categories)."""
+    return Codec(lambda i: categories[int(i)], _index_of(categories))
 
 
 def _hyperopt(space: SearchSpace, codecs: dict, seed: int | None) -> dict:
@@ -236,7 +241,7 @@ def _skopt(space: SearchSpace, codecs: dict, seed: int | None) -> list:
         if m == "categorical":
             cats = g("categories")
             native.append(Categorical(list(range(len(cats))), name=n))
-            codecs[n] = Codec(lambda i, cats=cats: cats[int(i)], _index_of(cats))
+            codecs[n] = index_codec(cats)
         elif m == "uniformint":
             native.append(Integer(g("low"), g("high"), name=n))
         else:
@@ -254,7 +259,7 @@ def _nevergrad(space: SearchSpace, codecs: dict, seed: int | None) -> Any:
         if m == "categorical":
             cats = g("categories")
             params[n] = ng.p.Choice(list(range(len(cats))))
-            codecs[n] = Codec(lambda i, cats=cats: cats[int(i)], _index_of(cats))
+            codecs[n] = index_codec(cats)
         elif m == "uniformint":
             params[n] = ng.p.Scalar(lower=g("low") - 0.5, upper=g("high") + 0.5)
         elif m in ("uniform", "quniform"):
@@ -265,7 +270,9 @@ def _nevergrad(space: SearchSpace, codecs: dict, seed: int | None) -> Any:
             params[n] = ng.p.Scalar(lower=lo, upper=hi)
             codecs[n] = Codec(math.exp, math.log)
         else:  # normal family: an unbounded scalar samples init + sigma * N(0, 1)
-            params[n] = ng.p.Scalar(init=g("mu")).set_mutation(sigma=g("sigma"))
+            # with a constant sigma: by default nevergrad mutates sigma itself before sampling,
+            # which turns N(mu, sigma) into a heavy-tailed scale mixture of normals
+            params[n] = ng.p.Scalar(init=g("mu"), mutable_sigma=False).set_mutation(sigma=g("sigma"))
             if m in ("lognormal", "qlognormal"):
                 base = g("base")
                 codecs[n] = Codec(lambda x, b=base: b**x, lambda v, b=base: math.log(v, b))
@@ -289,7 +296,7 @@ def _configspace(space: SearchSpace, codecs: dict, seed: int | None) -> Any:
         if m == "categorical":
             cats = g("categories")
             native.add(CategoricalHyperparameter(n, list(range(len(cats)))))
-            codecs[n] = Codec(lambda i, cats=cats: cats[int(i)], _index_of(cats))
+            codecs[n] = index_codec(cats)
         elif m == "uniformint":
             native.add(UniformIntegerHyperparameter(n, g("low"), g("high")))
         else:
@@ -313,10 +320,12 @@ def _ax(space: SearchSpace, codecs: dict, seed: int | None) -> list:
                         "values": list(range(len(cats))),
                         "value_type": "int",
                         "is_ordered": False,
-                        "sort_values": False,
+                        # the indices are sorted already; Ax makes a 2-value choice ordered and
+                        # refuses an ordered numeric choice with sort_values False
+                        "sort_values": True,
                     }
                 )
-            codecs[n] = Codec(lambda i, cats=cats: cats[int(i)], _index_of(cats))
+            codecs[n] = index_codec(cats)
         elif m == "uniformint":
             native.append({"name": n, "type": "range", "bounds": [g("low"), g("high")], "value_type": "int"})
         else:
