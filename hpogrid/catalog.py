@@ -16,12 +16,14 @@ class Algorithm:
     module: str  # the Python module it needs
     extra: str  # the pip extra that installs it
     summary: str
+    params: tuple[str, ...] = ()  # the keys algorithm_param may set
 
 
 @dataclass(frozen=True)
 class Scheduler:
     name: str
     summary: str
+    params: tuple[str, ...] = ()  # the keys scheduler_param may set
     module: str = "ray.tune"
     extra: str = ""
 
@@ -31,21 +33,62 @@ ALGORITHMS: dict[str, Algorithm] = {
     for a in (
         Algorithm("random", "tune", "ray.tune", "", "random search (Ray Tune's variant generator)"),
         Algorithm("tune", "tune", "ray.tune", "", "alias of random"),
+        Algorithm("grid", "tune", "ray.tune", "", "every combination of grid_search categories; others sampled"),
         Algorithm(
-            "grid",
-            "tune",
-            "ray.tune",
-            "",
-            "every combination of grid_search categories; other dimensions sampled",
+            "bayesian",
+            "bayes_opt",
+            "bayes_opt",
+            "bayesian",
+            "Gaussian-process Bayesian optimization",
+            params=("utility_kwargs", "random_search_steps", "patience", "skip_duplicate"),
         ),
-        Algorithm("bayesian", "bayes_opt", "bayes_opt", "bayesian", "Gaussian-process Bayesian optimization"),
-        Algorithm("hyperopt", "hyperopt", "hyperopt", "hyperopt", "Tree-structured Parzen Estimator"),
-        Algorithm("skopt", "skopt", "skopt", "skopt", "scikit-optimize Bayesian optimization"),
-        Algorithm("bohb", "configspace", "hpbandster", "bohb", "BOHB: Bayesian optimization + HyperBand"),
-        Algorithm("ax", "ax", "ax", "ax", "Ax/BoTorch Bayesian optimization"),
-        Algorithm("optuna", "optuna", "optuna", "optuna", "Optuna (TPE by default; sampler selectable)"),
         Algorithm(
-            "nevergrad", "nevergrad", "nevergrad", "nevergrad", "Nevergrad (NGOpt by default; optimizer selectable)"
+            "hyperopt",
+            "hyperopt",
+            "hyperopt",
+            "hyperopt",
+            "Tree-structured Parzen Estimator",
+            params=("n_initial_points", "gamma"),
+        ),
+        Algorithm(
+            "skopt",
+            "skopt",
+            "skopt",
+            "skopt",
+            "scikit-optimize Bayesian optimization",
+            params=("base_estimator", "n_initial_points", "acq_func", "acq_optimizer", "initial_point_generator"),
+        ),
+        Algorithm(
+            "bohb",
+            "configspace",
+            "hpbandster",
+            "bohb",
+            "BOHB: Bayesian optimization + HyperBand",
+            params=("bohb_config",),
+        ),
+        Algorithm(
+            "ax",
+            "ax",
+            "ax",
+            "ax",
+            "Ax/BoTorch Bayesian optimization",
+            params=("parameter_constraints", "outcome_constraints"),
+        ),
+        Algorithm(
+            "optuna",
+            "optuna",
+            "optuna",
+            "optuna",
+            "Optuna (TPE by default; sampler selectable)",
+            params=("sampler", "sampler_param"),
+        ),
+        Algorithm(
+            "nevergrad",
+            "nevergrad",
+            "nevergrad",
+            "nevergrad",
+            "Nevergrad (NGOpt by default; optimizer selectable)",
+            params=("optimizer", "optimizer_param"),
         ),
     )
 }
@@ -54,17 +97,66 @@ SCHEDULERS: dict[str, Scheduler] = {
     s.name: s
     for s in (
         Scheduler("fifo", "run every trial to its stop criteria"),
-        Scheduler("asynchyperband", "ASHA: stop poor trials early, asynchronously"),
-        Scheduler("hyperband", "HyperBand: successive halving in brackets"),
-        Scheduler("bohbhyperband", "HyperBand variant for the bohb algorithm"),
-        Scheduler("median", "stop trials below the median of others at the same step"),
-        Scheduler("pbt", "Population Based Training: copy and perturb good trials"),
-        Scheduler("pb2", "PB2: Population Based Bandits", "sklearn", "pb2"),
+        Scheduler(
+            "asynchyperband",
+            "ASHA: stop poor trials early, asynchronously",
+            ("time_attr", "max_t", "grace_period", "reduction_factor", "brackets", "stop_last_trials"),
+        ),
+        Scheduler(
+            "hyperband",
+            "HyperBand: successive halving in brackets",
+            ("time_attr", "max_t", "reduction_factor", "stop_last_trials"),
+        ),
+        Scheduler(
+            "bohbhyperband",
+            "HyperBand variant for the bohb algorithm",
+            ("time_attr", "max_t", "reduction_factor", "stop_last_trials"),
+        ),
+        Scheduler(
+            "median",
+            "stop trials below the median of others at the same step",
+            ("time_attr", "grace_period", "min_samples_required", "min_time_slice", "hard_stop"),
+        ),
+        Scheduler(
+            "pbt",
+            "Population Based Training: copy and perturb good trials",
+            (
+                "time_attr",
+                "perturbation_interval",
+                "burn_in_period",
+                "hyperparam_mutations",
+                "quantile_fraction",
+                "resample_probability",
+                "perturbation_factors",
+                "require_attrs",
+                "synch",
+            ),
+        ),
+        Scheduler(
+            "pb2",
+            "PB2: Population Based Bandits",
+            ("time_attr", "perturbation_interval", "hyperparam_bounds", "quantile_fraction", "require_attrs", "synch"),
+            "sklearn",
+            "pb2",
+        ),
     )
 }
 
 # Algorithms that generate configurations with Ray Tune's own variant generator.
 VARIANT_GENERATOR = frozenset({"random", "tune", "grid"})
+
+
+def unknown_param(kind: str, name: str, params: dict) -> str | None:
+    """Why algorithm_param / scheduler_param holds a key the library does not take, or None."""
+    from hpogrid.errors import did_you_mean
+
+    allowed = (ALGORITHMS if kind == "algorithm" else SCHEDULERS)[name].params
+    for key in params:
+        if key not in allowed and not allowed:
+            return f"{kind} '{name}' takes no parameters; remove '{key}'"
+        if key not in allowed:
+            return f"{kind} '{name}' takes no parameter '{key}'{did_you_mean(key, allowed)}; it takes: {', '.join(allowed)}"
+    return None
 
 
 def combination_problem(algorithm: str, scheduler: str) -> str | None:

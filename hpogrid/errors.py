@@ -45,7 +45,10 @@ class MissingExtraError(HpogridError):
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' when a choice is close to value, else ''."""
-    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    text = str(value)
+    prefixed = [c for c in choices if len(text) >= 3 and (c.startswith(text) or text.startswith(c))]
+    close = prefixed or difflib.get_close_matches(text, choices, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hpogrid.catalog import ALGORITHMS, SCHEDULERS, combination_problem
+from hpogrid.catalog import ALGORITHMS, SCHEDULERS, combination_problem, unknown_param
 from hpogrid.configs.fields import Field, Schema, is_number, show
 from hpogrid.errors import ValidationError, did_you_mean
 
@@ -113,6 +113,10 @@ def _cross_check(config: dict) -> None:
     problem = combination_problem(config["algorithm"], config["scheduler"])
     if problem:
         raise ValidationError(KIND, "scheduler", problem)
+    for kind in ("algorithm", "scheduler"):
+        problem = unknown_param(kind, config[kind], config[f"{kind}_param"])
+        if problem:
+            raise ValidationError(KIND, f"{kind}_param", problem)
     if config["metric"] in config["extra_metrics"]:
         raise ValidationError(
             KIND, "extra_metrics", f"lists the optimized metric '{config['metric']}'; it is recorded anyway"
