@@ -155,7 +155,8 @@ def unknown_param(kind: str, name: str, params: dict) -> str | None:
         if key not in allowed and not allowed:
             return f"{kind} '{name}' takes no parameters; remove '{key}'"
         if key not in allowed:
-            return f"{kind} '{name}' takes no parameter '{key}'{did_you_mean(key, allowed)}; it takes: {', '.join(allowed)}"
+            hint = did_you_mean(key, allowed)
+            return f"{kind} '{name}' takes no parameter '{key}'{hint}; it takes: {', '.join(allowed)}"
     return None
 
 
