@@ -77,3 +77,17 @@ def subprocess_env(base: Path) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One Ray instance for every test that runs trials (each start costs seconds and ~400 MB).
+    Started here, shut down here: never `ray stop`, which would end other Ray instances."""
+    from hpogrid.local.runner import RAY_ENV
+
+    os.environ.update(RAY_ENV)
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -20,6 +20,7 @@ COMMANDS = {
     "model_config": ("hpogrid.cli.configs", "model_config"),
     "search_space": ("hpogrid.cli.configs", "search_space"),
     "project": ("hpogrid.cli.project", "project"),
+    "local_run": ("hpogrid.cli.local_run", "local_run"),
 }
 
 

@@ -1,0 +1,174 @@
+"""Build the Ray Tune search algorithm of an hpo_config. Imports ray: load lazily.
+
+Model-based searchers get the native space of their library (hpogrid.space.translate) and are
+wrapped in DecodedSearcher, so every trial's config is the decoded, nested trial config (the same
+values the trial sees and the records keep). random/tune/grid use Ray's variant generator over a
+nested param_space whose samplers already yield final values.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune.search import Searcher
+from ray.tune.search.sample import Domain, Sampler
+
+from hpogrid.local.schedulers import limits_by_resources
+from hpogrid.space.model import Dimension, SearchSpace
+from hpogrid.space.translate import Translation, translate
+
+
+class Finished(Sampler):
+    """Wrap a sampler so its values are quantized and typed as the dimension defines."""
+
+    def __init__(self, sampler: Sampler, dim: Dimension):
+        self.sampler, self.dim = sampler, dim
+
+    def sample(self, domain, config=None, size: int = 1, random_state=None):
+        values = self.sampler.sample(domain, config=config, size=size, random_state=random_state)
+        if size == 1 and not isinstance(values, list):
+            return self.dim.finish(values)
+        return [self.dim.finish(v) for v in values]
+
+
+def variant_space(space: SearchSpace, translation: Translation, params: dict) -> dict:
+    """The nested param_space for Ray's variant generator: domains at the leaves, fixed values,
+    and model_config.param."""
+    from ray import tune
+
+    leaves: dict[str, Any] = {}
+    for dim in space.searched:
+        native = translation.space[dim.name]
+        if dim.method == "categorical":
+            cats = dim.get("categories")
+            leaves[dim.name] = tune.grid_search(cats) if dim.grid_search else tune.choice(cats)
+        else:
+            if isinstance(native, Domain):
+                native.set_sampler(Finished(native.get_sampler(), dim), allow_override=True)
+            leaves[dim.name] = native
+    return {**params, **space.nest(leaves)}
+
+
+def grid_size(space: SearchSpace) -> int:
+    return math.prod(len(d.get("categories")) for d in space.searched if d.grid_search)
+
+
+class DecodedSearcher(Searcher):
+    """A searcher whose suggestions are decoded into trial configs (plus model parameters)."""
+
+    def __init__(self, inner: Searcher, translation: Translation, params: dict):
+        super().__init__(metric=inner.metric, mode=inner.mode)
+        self.inner, self.translation, self.params = inner, translation, params
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        ok = self.inner.set_search_properties(metric, mode, {}, **spec)
+        self._metric, self._mode = self.inner.metric, self.inner.mode
+        return ok
+
+    def suggest(self, trial_id: str):
+        raw = self.inner.suggest(trial_id)
+        if not isinstance(raw, dict):
+            return raw  # None (wait) or Searcher.FINISHED
+        return {**self.params, **self.translation.decode(raw)}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.inner.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.inner.on_trial_complete(trial_id, result=result, error=error)
+
+    def add_evaluated_point(self, *args, **kwargs) -> None:
+        self.inner.add_evaluated_point(*args, **kwargs)
+
+    def save(self, checkpoint_path: str) -> None:
+        self.inner.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.inner.restore(checkpoint_path)
+
+
+def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], seed: int | None) -> Searcher:
+    metric, mode, extra = hpo["metric"], hpo["mode"], dict(hpo["algorithm_param"])
+    common = {"metric": metric, "mode": mode, "points_to_evaluate": points or None}
+    if algorithm == "hyperopt":
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        return HyperOptSearch(space=t.space, random_state_seed=seed, **common, **extra)
+    if algorithm == "optuna":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        name = extra.pop("sampler", "TPESampler")
+        sampler_class = getattr(optuna.samplers, name, None)
+        if sampler_class is None:
+            from hpogrid.errors import HpogridError
+
+            known = sorted(n for n in dir(optuna.samplers) if n.endswith("Sampler") and not n.startswith("_"))
+            raise HpogridError(f"hpo_config.algorithm_param.sampler: optuna has no '{name}'; use one of {known}")
+        sampler_param = dict(extra.pop("sampler_param", {}))
+        if seed is not None and "seed" in _arguments(sampler_class):
+            sampler_param.setdefault("seed", seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return OptunaSearch(space=t.space, sampler=sampler_class(**sampler_param), **common)
+    if algorithm == "skopt":
+        from hpogrid.local.skopt_search import SkOptSearch
+
+        return SkOptSearch(t.space, random_state=seed, **common, **extra)
+    if algorithm == "nevergrad":
+        import nevergrad as ng
+        from ray.tune.search.nevergrad import NevergradSearch
+
+        name = extra.pop("optimizer", "NGOpt")
+        if name not in ng.optimizers.registry:
+            from hpogrid.errors import HpogridError, did_you_mean
+
+            raise HpogridError(
+                f"hpo_config.algorithm_param.optimizer: nevergrad has no optimizer '{name}'"
+                f"{did_you_mean(name, ng.optimizers.registry)}"
+            )
+        kwargs = {"budget": hpo["num_trials"], "num_workers": hpo["max_concurrent"], **extra.pop("optimizer_param", {})}
+        return NevergradSearch(optimizer=ng.optimizers.registry[name], optimizer_kwargs=kwargs, space=t.space, **common)
+    if algorithm == "bayesian":
+        from ray.tune.search.bayesopt import BayesOptSearch
+
+        return BayesOptSearch(
+            space=t.space, random_state=seed if seed is not None else 42, verbose=0, **common, **extra
+        )
+    if algorithm == "bohb":
+        from ray.tune.search.bohb import TuneBOHB
+
+        return TuneBOHB(space=t.space, seed=seed, **common, **extra)
+    if algorithm == "ax":
+        from ray.tune.search.ax import AxSearch
+
+        # AxClient arguments; Ax otherwise waits for every result before its model's next point
+        client = {"verbose_logging": False, "enforce_sequential_optimization": False, "random_seed": seed}
+        return AxSearch(space=t.space, **common, **extra, **client)
+    raise ValueError(f"no searcher for algorithm {algorithm!r}")
+
+
+def _arguments(cls: type) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cls).parameters)
+
+
+def build_search(
+    space: SearchSpace, hpo: dict, params: dict, points: list[dict], seed: int | None
+) -> tuple[Any, dict, int]:
+    """(search algorithm, Tuner param_space, num_samples) for an hpo_config."""
+    algorithm = hpo["algorithm"]
+    translation = translate(space, algorithm, seed)
+    if algorithm in ("random", "tune", "grid"):
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        grid = grid_size(space)
+        samples = math.ceil(hpo["num_trials"] / grid)
+        given = [{**params, **space.nest(space.flatten(p))} for p in points]
+        limit = 0 if limits_by_resources(hpo["scheduler"]) else hpo["max_concurrent"]
+        search = BasicVariantGenerator(points_to_evaluate=given or None, random_state=seed, max_concurrent=limit)
+        return search, variant_space(space, translation, params), samples
+    encoded = [translation.encode(p) for p in points]
+    inner = _searcher(algorithm, translation, hpo, encoded, seed)
+    return DecodedSearcher(inner, translation, params), {}, hpo["num_trials"]

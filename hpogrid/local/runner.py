@@ -1,0 +1,246 @@
+"""Run a project's HPO with Ray Tune: the engine of `hpogrid local_run` (and of grid jobs).
+
+A run lives in <project>/runs/<run id>/ (or hpo_config.log_dir/<project>/<run id>/):
+trials.jsonl and summary.json (hpogrid.results), and ray/ (Ray Tune's experiment state, used by
+--resume). Ray starts in-process with this machine's CPUs and GPUs, unless an address (option, or
+$HPOGRID_RAY_ADDRESS) attaches to a running Ray cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpogrid._version import __version__
+from hpogrid.errors import HpogridError
+from hpogrid.project import Project
+from hpogrid.results import Journal, TrialRecord, now_iso, read_summary, summarize, write_summary
+from hpogrid.space.model import SearchSpace
+
+RUNS = "runs"
+RAY_DIR = "ray"
+ADDRESS_VARIABLE = "HPOGRID_RAY_ADDRESS"
+# Ray settings for fast short trials: our record writer replaces Ray's own loggers
+RAY_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
+    "RAY_DEDUP_LOGS": "0",
+}
+
+
+@dataclass
+class RunOptions:
+    resume: bool = False
+    address: str | None = None
+    search_points: list[dict] = field(default_factory=list)
+    quiet: bool = False
+    retries: int = 0
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict
+    records: list[TrialRecord]
+
+
+def runs_dir(project: Project) -> Path:
+    log_dir = project.hpo_config.get("log_dir")
+    if log_dir:
+        return Path(log_dir).expanduser().resolve() / project.name
+    return project.path / RUNS
+
+
+def last_unfinished_run(project: Project) -> Path:
+    folder = runs_dir(project)
+    candidates = sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []
+    for run_dir in reversed(candidates):
+        summary = read_summary(run_dir)
+        if summary and summary.get("status") != "finished" and (run_dir / RAY_DIR).is_dir():
+            return run_dir
+    raise HpogridError(f"project '{project.name}' has no interrupted run to resume in {folder}")
+
+
+def load_points(path: Path, space: SearchSpace) -> list[dict]:
+    """Points to evaluate first: a JSON list of configs (nested or with dotted names)."""
+    from hpogrid.configs.store import read_json_file
+
+    points = read_json_file(path, "--search_points")
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise HpogridError(f"--search_points: {path} must hold a JSON list of objects, one per point")
+    for point in points:
+        space.flatten(point)  # every searched hyperparameter present
+    return points
+
+
+def _resources(hpo: dict) -> dict:
+    """Per-trial resources: the config's, else the machine shared out by max_concurrent."""
+    import ray
+
+    if hpo.get("resource"):
+        return dict(hpo["resource"])
+    total = ray.cluster_resources()
+    share = {"cpu": max(total.get("CPU", 1) / hpo["max_concurrent"], 0.01)}
+    if total.get("GPU"):
+        share["gpu"] = total["GPU"] / hpo["max_concurrent"]
+    return share
+
+
+def _start_ray(address: str | None, quiet: bool) -> bool:
+    """Start (or attach to) Ray unless this process already has it; True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get(ADDRESS_VARIABLE)
+    kwargs = {"include_dashboard": False, "log_to_driver": not quiet, "logging_level": logging.WARNING}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(address="local", num_cpus=os.cpu_count(), **kwargs)
+    return True
+
+
+def run(project: Project, options: RunOptions) -> RunResult:
+    """Run (or resume) the project's HPO; returns the run directory, summary and records."""
+    from hpogrid.local.trainable import ModelLocator, make_trainable
+
+    hpo, model = project.hpo_config, project.model_config
+    space = SearchSpace.parse(project.search_space)
+    env = {
+        "HPOGRID_WORK_DIR": os.environ.get("HPOGRID_WORK_DIR", os.getcwd()),
+        "HPOGRID_DATA_DIR": os.environ.get("HPOGRID_DATA_DIR", os.environ.get("HPOGRID_WORK_DIR", os.getcwd())),
+    }
+    locator = ModelLocator(str(project.scripts_dir), model["script"], model["model"])
+    trainable = make_trainable(locator, env)  # import errors surface here, before Ray starts
+
+    if options.resume:
+        run_dir = last_unfinished_run(project)
+        previous = read_summary(run_dir) or {}
+        run_id, start = run_dir.name, previous.get("start", now_iso())
+    else:
+        run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+        run_dir = runs_dir(project) / run_id
+        run_dir.mkdir(parents=True)
+        start = now_iso()
+    os.environ.update(RAY_ENV)
+    os.environ.update(env)
+    started_ray = _start_ray(options.address, options.quiet)
+    status = "interrupted"
+    try:
+        tuner, total = _tuner(project, space, trainable, run_dir, run_id, options)
+        _write(project, space, run_dir, run_id, "running", start, None, total)
+        _quiet_ray_result_loading()
+        tuner.fit()
+        # Ray ends fit() early, without an exception, on Ctrl-C: count what really finished
+        status = "finished" if len(Journal(run_dir).ids()) >= total else "interrupted"
+    finally:
+        total = _planned(space, hpo)
+        summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total)
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    return RunResult(run_dir, summary, Journal(run_dir).records())
+
+
+def _planned(space: SearchSpace, hpo: dict) -> int:
+    if hpo["algorithm"] in ("random", "tune", "grid"):
+        from hpogrid.local.algorithms import grid_size
+
+        grid = grid_size(space)
+        return grid * -(-hpo["num_trials"] // grid)
+    return hpo["num_trials"]
+
+
+def _tuner(project: Project, space: SearchSpace, trainable, run_dir: Path, run_id: str, options: RunOptions):
+    from ray import tune
+
+    from hpogrid.catalog import VARIANT_GENERATOR
+    from hpogrid.local.algorithms import build_search
+    from hpogrid.local.recorder import Recorder
+    from hpogrid.local.schedulers import MUTATING, build_scheduler, limits_by_resources
+
+    hpo = project.hpo_config
+    total = _planned(space, hpo)
+    resources = _resources(hpo)
+    wrapped = tune.with_resources(trainable, resources)
+    storage = str(run_dir)
+    if options.resume:
+        tuner = tune.Tuner.restore(
+            str(run_dir / RAY_DIR), trainable=wrapped, resume_unfinished=True, resume_errored=False
+        )
+        return tuner, total
+    search, param_space, samples = build_search(
+        space, hpo, project.model_config["param"], options.search_points, hpo["seed"]
+    )
+    scheduler_name = hpo["scheduler"]
+    tune_config = tune.TuneConfig(
+        search_alg=search,
+        scheduler=build_scheduler(hpo, space),
+        num_samples=samples,
+        # the variant generator limits itself; HyperBand must not be limited (resources do it)
+        max_concurrent_trials=None
+        if limits_by_resources(scheduler_name) or hpo["algorithm"] in VARIANT_GENERATOR
+        else hpo["max_concurrent"],
+        reuse_actors=True,
+    )
+    run_config = tune.RunConfig(
+        name=RAY_DIR,
+        storage_path=storage,
+        stop=hpo["stop"] or None,
+        callbacks=[Recorder(run_dir, run_id, space, hpo, total, quiet=options.quiet)],
+        verbose=1 if hpo["verbose"] else 0,
+        failure_config=tune.FailureConfig(max_failures=options.retries),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None if scheduler_name in MUTATING else 2),
+    )
+    return tune.Tuner(wrapped, param_space=param_space, tune_config=tune_config, run_config=run_config), total
+
+
+def _quiet_ray_result_loading() -> None:
+    """Ray logs a FileNotFoundError per trial at the end when its own loggers are off: harmless."""
+
+    class _Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return (
+                "Could not fetch metrics" not in record.getMessage()
+                and "Failed to fetch metrics" not in record.getMessage()
+            )
+
+    for name in ("ray.tune.result_grid", "ray.tune.analysis.experiment_analysis", "ray.tune.tuner", "ray.tune"):
+        logging.getLogger(name).addFilter(_Drop())
+
+
+def _write(project, space, run_dir, run_id, status, start, end, total) -> dict:
+    hpo = project.hpo_config
+    summary = summarize(
+        Journal(run_dir).records(),
+        project=project.name,
+        run_id=run_id,
+        status=status,
+        metric=hpo["metric"],
+        mode=hpo["mode"],
+        algorithm=hpo["algorithm"],
+        scheduler=hpo["scheduler"],
+        hyperparameters=space.names,
+        num_trials=total,
+        start=start,
+        end=end,
+        hpogrid_version=__version__,
+    )
+    write_summary(run_dir, summary)
+    return summary
+
+
+def best_table(records: list[TrialRecord], mode: str, top: int = 5) -> tuple[list[str], list[list]]:
+    """Headers and rows of the best trials, for the final table."""
+    scored = [r for r in records if isinstance(r.value, (int, float))]
+    scored.sort(key=lambda r: r.value, reverse=mode == "max")
+    rows = [[r.trial_id, r.value, r.status, r.iterations, json.dumps(r.config)] for r in scored[:top]]
+    return ["TRIAL", "VALUE", "STATUS", "ITERATIONS", "CONFIG"], rows

@@ -1,0 +1,189 @@
+"""Load the user's training script and turn its model into a Ray Tune trainable.
+
+Supported models (model_config.model):
+  * a function ``f(config, reporter)`` calling ``reporter(loss=...)`` once or per iteration;
+  * a function ``f(config)`` calling ``hpogrid.report(loss=...)``;
+  * a ``ray.tune.Trainable`` class with setup/step/save_checkpoint/load_checkpoint, or the
+    old underscore API (_setup/_train/_save/_restore) of the original hpogrid README.
+
+The script is imported from the project's scripts folder, which is put on sys.path so the script's
+own imports of its sibling modules work. Trials see two variables: HPOGRID_WORK_DIR (the folder
+local_run was started in, or the grid job's work dir) and HPOGRID_DATA_DIR (where input data is;
+the same folder unless set).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hpogrid.errors import HpogridError
+
+OLD_API = ("_setup", "_train", "_save", "_restore", "_stop")
+OLD_CHECKPOINT_FILE = "hpogrid_checkpoint_path.json"
+
+
+@dataclass(frozen=True)
+class ModelLocator:
+    """Where a model lives; picklable, so workers load the model themselves."""
+
+    scripts_dir: str
+    script: str
+    name: str
+
+    def load(self) -> Any:
+        module = import_script(Path(self.scripts_dir), self.script)
+        if not hasattr(module, self.name):
+            raise HpogridError(f"model_config.model: {self.script} defines no '{self.name}' when imported")
+        return getattr(module, self.name)
+
+
+def import_script(scripts_dir: Path, script: str) -> ModuleType:
+    """Import scripts_dir/script as a module, with its folder importable; errors are one line."""
+    path = (scripts_dir / script).resolve()
+    if not path.is_file() and Path(script).name and Path(script).is_file():
+        path = Path(script).resolve()  # a worker whose working dir holds the scripts
+    for folder in (str(scripts_dir.resolve()), str(path.parent)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    # Ray reuses worker processes across runs: key the module by file and version, not by name
+    stamp = f"{path}:{path.stat().st_mtime_ns}" if path.is_file() else str(path)
+    module_name = f"hpogrid_user_{Path(script).stem}_{hashlib.sha1(stamp.encode()).hexdigest()[:12]}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise HpogridError(f"model_config.script: cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        del sys.modules[module_name]
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        where = _last_frame_in(exc, path)
+        raise HpogridError(
+            f"model_config.script: importing {script} failed{where}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return module
+
+
+def _last_frame_in(exc: BaseException, path: Path) -> str:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f" at line {exc.lineno}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+    return f" at line {frames[-1].lineno}" if frames else ""
+
+
+# -- reporting from inside a trial ----------------------------------------------------------------
+def report(metrics: dict | None = None, /, **more: Any) -> None:
+    """Report metrics of one training iteration: ``hpogrid.report(loss=0.1, accuracy=0.9)``."""
+    from ray import tune
+
+    tune.report({**(metrics or {}), **more})
+
+
+def reporter(**metrics: Any) -> None:
+    """The `reporter` passed to ``f(config, reporter)``: ``reporter(loss=...)``."""
+    metrics.pop("done", None)  # old Ray reporters took done=True; the function's return says it now
+    report(metrics)
+
+
+# -- wrapping ---------------------------------------------------------------------------------------
+def required_positional(function: Any) -> int:
+    """How many positional arguments without a default a function takes."""
+    return sum(
+        1
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    )
+
+
+def model_kind(model: Any, script: str, name: str) -> str:
+    """'function' (config[, reporter]) or 'class' (a ray.tune.Trainable); else a clear error."""
+    if inspect.isclass(model):
+        from ray.tune import Trainable
+
+        if not issubclass(model, Trainable):
+            raise HpogridError(f"model_config.model: class '{name}' in {script} must derive from ray.tune.Trainable")
+        return "class"
+    if callable(model):
+        count = required_positional(model)
+        if count not in (1, 2):
+            raise HpogridError(
+                f"model_config.model: function '{name}' in {script} must take (config) or "
+                f"(config, reporter), not {count} arguments"
+            )
+        return "function"
+    raise HpogridError(f"model_config.model: '{name}' in {script} is neither a function nor a class")
+
+
+def make_trainable(locator: ModelLocator, env: dict[str, str]) -> Any:
+    """Load the model (in the driver, so errors show before Ray starts) and wrap it for Ray Tune."""
+    model = locator.load()
+    kind = model_kind(model, locator.script, locator.name)
+    if kind == "class":
+        return adapt_class(model, env)
+    takes_reporter = required_positional(model) == 2
+
+    def trial(config: dict) -> None:
+        os.environ.update(env)
+        function = locator.load()
+        if takes_reporter:
+            function(config, reporter)
+        else:
+            function(config)
+
+    trial.__name__ = trial.__qualname__ = locator.name
+    return trial
+
+
+def adapt_class(cls: type, env: dict[str, str]) -> type:
+    """A subclass that sets the environment and maps the old underscore API onto the current one."""
+    own = {name for klass in cls.__mro__ if klass.__module__ != "ray.tune.trainable.trainable" for name in vars(klass)}
+    namespace: dict[str, Any] = {}
+
+    def setup(self, config):
+        os.environ.update(env)
+        if "_setup" in own and "setup" not in own:
+            return self._setup(config)
+        return cls.setup(self, config)
+
+    namespace["setup"] = setup
+    if "_train" in own and "step" not in own:
+        namespace["step"] = lambda self: self._train()
+    if "_save" in own and "save_checkpoint" not in own:
+
+        def save_checkpoint(self, checkpoint_dir):
+            saved = self._save(checkpoint_dir)
+            if isinstance(saved, dict):
+                return saved
+            relative = os.path.relpath(saved, checkpoint_dir) if saved else None
+            with open(os.path.join(checkpoint_dir, OLD_CHECKPOINT_FILE), "w") as handle:
+                json.dump({"path": relative}, handle)
+            return None
+
+        namespace["save_checkpoint"] = save_checkpoint
+    if "_restore" in own and "load_checkpoint" not in own:
+
+        def load_checkpoint(self, checkpoint):
+            if isinstance(checkpoint, dict):
+                return self._restore(checkpoint)
+            with open(os.path.join(checkpoint, OLD_CHECKPOINT_FILE)) as handle:
+                relative = json.load(handle)["path"]
+            return self._restore(os.path.join(checkpoint, relative) if relative else checkpoint)
+
+        namespace["load_checkpoint"] = load_checkpoint
+    if "_stop" in own and "cleanup" not in own:
+        namespace["cleanup"] = lambda self: self._stop()
+    return type(cls.__name__, (cls,), namespace)
