@@ -35,8 +35,12 @@ def main() -> int:
     env = dict(os.environ, HPOGRID_BASE_PATH=base)
     try:
         for i in range(5):  # a realistic store: a few saved configs
-            subprocess.run([str(script), "hpo_config", "create", f"config_{i}", "--num_trials", str(i + 1)],
-                           env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [str(script), "hpo_config", "create", f"config_{i}", "--num_trials", str(i + 1)],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         hpogrid_cmd = [str(script), "hpo_config", "list"]
         baseline_cmd = [sys.executable, "-c", "import click, json"]
         for command in (hpogrid_cmd, baseline_cmd):  # warm the file cache

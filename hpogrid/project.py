@@ -87,7 +87,7 @@ def resolve_config(kind: str, ref: str | dict) -> tuple[dict, str]:
 def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
     """Check that the configs fit together and the script defines the model."""
     from hpogrid.scriptcheck import find_model
-    from hpogrid.space.model import SearchSpace
+    from hpogrid.space.model import UNBOUNDED, SearchSpace
     from hpogrid.space.translate import check
 
     hpo, model = configs["hpo_config"], configs["model_config"]
@@ -102,6 +102,15 @@ def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
             f"'{model['script']}' is not among the project's scripts"
             f"{did_you_mean(model['script'], present)} (scripts: {', '.join(present) or 'none'})",
         )
+    if hpo["algorithm"] == "nevergrad" and hpo["algorithm_param"].get("optimizer") == "NGOpt":
+        unbounded = [d.name for d in space.searched if d.method in UNBOUNDED]
+        if unbounded:
+            raise ValidationError(
+                "hpo_config",
+                "algorithm_param.optimizer",
+                f"nevergrad's NGOpt hangs on unbounded dimensions such as '{unbounded[0]}' (nevergrad 1.0.12); "
+                "leave the optimizer unset (OnePlusOne is used) or choose e.g. 'CMA'",
+            )
     definition = find_model(script, model["model"])
     top_level = {d.path[0] for d in space.dimensions}
     clash = sorted(top_level & set(model["param"]))

@@ -213,7 +213,8 @@ def test_same_seed_same_configurations(ray_session, tmp_path, algorithm):
         project = make_project(tmp_path, f"seed_{algorithm}_{attempt}", OBJECTIVE, "objective", hpo)
         configs.append([r.config for r in run(project, RunOptions(quiet=True)).records])
     assert configs[0] == configs[1]
-    assert len({json.dumps(c, sort_keys=True) for c in configs[0]}) == 5
+    # a real search, not one point repeated (nevergrad may propose a point twice)
+    assert len({json.dumps(c, sort_keys=True) for c in configs[0]}) >= 4
 
 
 @pytest.mark.parametrize("algorithm", ["random", "hyperopt", "optuna", "bayesian"])
@@ -249,7 +250,8 @@ def test_a_failing_trial_is_recorded_and_the_run_goes_on(ray_session, tmp_path):
     assert len(by_status["terminated"]) == 2 and len(by_status["error"]) == 2
     for record in by_status["error"]:
         assert record.config["c"] == "b"
-        assert "ValueError: category b is broken" in record.error and "Traceback" in record.error
+        assert "ValueError: category b is broken" in record.error
+        assert 'failing.py", line 4, in train' in record.error and "\x1b[" not in record.error
     assert result.summary["counts"]["error"] == 2 and result.summary["status"] == "finished"
 
 

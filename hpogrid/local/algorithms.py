@@ -15,7 +15,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain, Sampler
 
 from hpogrid.local.schedulers import limits_by_resources
-from hpogrid.space.model import Dimension, SearchSpace
+from hpogrid.space.model import UNBOUNDED, Dimension, SearchSpace
 from hpogrid.space.translate import Translation, translate
 
 
@@ -81,6 +81,12 @@ class DecodedSearcher(Searcher):
     def add_evaluated_point(self, *args, **kwargs) -> None:
         self.inner.add_evaluated_point(*args, **kwargs)
 
+    def __getattr__(self, name: str):
+        # library-specific hooks (e.g. TuneBOHB's on_pause/on_unpause) go to the wrapped searcher
+        if name == "inner" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def save(self, checkpoint_path: str) -> None:
         self.inner.save(checkpoint_path)
 
@@ -119,7 +125,9 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
         import nevergrad as ng
         from ray.tune.search.nevergrad import NevergradSearch
 
-        name = extra.pop("optimizer", "NGOpt")
+        # NGOpt hangs on unbounded dimensions (nevergrad 1.0.12 with numpy 2): OnePlusOne does not
+        unbounded = any(d.method in UNBOUNDED for d in t.model.searched)
+        name = extra.pop("optimizer", "OnePlusOne" if unbounded else "NGOpt")
         if name not in ng.optimizers.registry:
             from hpogrid.errors import HpogridError, did_you_mean
 

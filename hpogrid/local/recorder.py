@@ -5,6 +5,7 @@ Both run in the driver and are pickled with the experiment, so a resumed run get
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from hpogrid.local.trainable import finished_on_its_own
 from hpogrid.results import Journal, TrialRecord, best, iso
 from hpogrid.space.model import SearchSpace
 
@@ -22,6 +24,9 @@ RAY_KEYS = frozenset(
     "config time_since_restore iterations_since_restore checkpoint_dir_name should_checkpoint "
     "experiment_tag training_iteration __duplicate__ warmup_time".split()
 )
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def met(stop: dict, result: dict) -> bool:
@@ -91,8 +96,8 @@ class Recorder(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         result = self.last.get(trial.trial_id) or dict(trial.last_result or {})
-        stopped = bool(result.get("done")) and not met(self.stop, result)
-        self._record(trial, result, "early_stopped" if stopped else "terminated", None)
+        ended = met(self.stop, result) or finished_on_its_own(self.run_dir, trial.trial_id)
+        self._record(trial, result, "terminated" if ended else "early_stopped", None)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         result = self.last.get(trial.trial_id) or dict(trial.last_result or {})
@@ -172,8 +177,10 @@ def _error_text(trial) -> str:
     """The traceback Ray saved for a failed trial."""
     path = getattr(trial, "error_file", None)
     if path and Path(path).is_file():
-        return Path(path).read_text(errors="replace").strip()
-    return str(getattr(trial, "error_msg", None) or "the trial failed")
+        text = Path(path).read_text(errors="replace")
+    else:
+        text = str(getattr(trial, "error_msg", None) or "the trial failed")
+    return ANSI.sub("", text).strip()
 
 
 def _clock(seconds: Any) -> str:

@@ -31,6 +31,8 @@ RAY_ENV = {
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
     "RAY_DEDUP_LOGS": "0",
+    # snapshot the experiment (and searcher) state at least every 5 s, so --resume loses little
+    "TUNE_GLOBAL_CHECKPOINT_S": "5",
 }
 
 
@@ -109,7 +111,7 @@ def _start_ray(address: str | None, quiet: bool) -> bool:
 
 def run(project: Project, options: RunOptions) -> RunResult:
     """Run (or resume) the project's HPO; returns the run directory, summary and records."""
-    from hpogrid.local.trainable import ModelLocator, make_trainable
+    from hpogrid.local.trainable import RUN_DIR_VARIABLE, ModelLocator, make_trainable
 
     hpo, model = project.hpo_config, project.model_config
     space = SearchSpace.parse(project.search_space)
@@ -118,7 +120,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
         "HPOGRID_DATA_DIR": os.environ.get("HPOGRID_DATA_DIR", os.environ.get("HPOGRID_WORK_DIR", os.getcwd())),
     }
     locator = ModelLocator(str(project.scripts_dir), model["script"], model["model"])
-    trainable = make_trainable(locator, env)  # import errors surface here, before Ray starts
+    make_trainable(locator, env)  # import errors surface here, before a run dir or Ray exists
 
     if options.resume:
         run_dir = last_unfinished_run(project)
@@ -129,12 +131,14 @@ def run(project: Project, options: RunOptions) -> RunResult:
         run_dir = runs_dir(project) / run_id
         run_dir.mkdir(parents=True)
         start = now_iso()
+    env[RUN_DIR_VARIABLE] = str(run_dir)
+    trainable, reusable = make_trainable(locator, env)
     os.environ.update(RAY_ENV)
     os.environ.update(env)
     started_ray = _start_ray(options.address, options.quiet)
     status = "interrupted"
     try:
-        tuner, total = _tuner(project, space, trainable, run_dir, run_id, options)
+        tuner, total = _tuner(project, space, trainable, reusable, run_dir, run_id, options)
         _write(project, space, run_dir, run_id, "running", start, None, total)
         _quiet_ray_result_loading()
         tuner.fit()
@@ -159,7 +163,7 @@ def _planned(space: SearchSpace, hpo: dict) -> int:
     return hpo["num_trials"]
 
 
-def _tuner(project: Project, space: SearchSpace, trainable, run_dir: Path, run_id: str, options: RunOptions):
+def _tuner(project: Project, space: SearchSpace, trainable, reusable: bool, run_dir: Path, run_id: str, options):
     from ray import tune
 
     from hpogrid.catalog import VARIANT_GENERATOR
@@ -189,7 +193,7 @@ def _tuner(project: Project, space: SearchSpace, trainable, run_dir: Path, run_i
         max_concurrent_trials=None
         if limits_by_resources(scheduler_name) or hpo["algorithm"] in VARIANT_GENERATOR
         else hpo["max_concurrent"],
-        reuse_actors=True,
+        reuse_actors=reusable,
     )
     run_config = tune.RunConfig(
         name=RAY_DIR,

@@ -29,6 +29,8 @@ from typing import Any
 from hpogrid.errors import HpogridError
 
 OLD_API = ("_setup", "_train", "_save", "_restore", "_stop")
+RUN_DIR_VARIABLE = "HPOGRID_RUN_DIR"
+FINISHED_DIR = ".finished"  # in the run dir: a file per trial that ended on its own
 OLD_CHECKPOINT_FILE = "hpogrid_checkpoint_path.json"
 
 
@@ -99,6 +101,21 @@ def reporter(**metrics: Any) -> None:
     report(metrics)
 
 
+def mark_finished() -> None:
+    """Note that this trial ended on its own (not stopped by the scheduler)."""
+    from ray import tune
+
+    run_dir = os.environ.get(RUN_DIR_VARIABLE)
+    if run_dir:
+        folder = Path(run_dir) / FINISHED_DIR
+        folder.mkdir(exist_ok=True)
+        (folder / tune.get_context().get_trial_id()).touch()
+
+
+def finished_on_its_own(run_dir: Path, trial_id: str) -> bool:
+    return (Path(run_dir) / FINISHED_DIR / trial_id).exists()
+
+
 # -- wrapping ---------------------------------------------------------------------------------------
 def required_positional(function: Any) -> int:
     """How many positional arguments without a default a function takes."""
@@ -128,12 +145,18 @@ def model_kind(model: Any, script: str, name: str) -> str:
     raise HpogridError(f"model_config.model: '{name}' in {script} is neither a function nor a class")
 
 
-def make_trainable(locator: ModelLocator, env: dict[str, str]) -> Any:
-    """Load the model (in the driver, so errors show before Ray starts) and wrap it for Ray Tune."""
+def make_trainable(locator: ModelLocator, env: dict[str, str]) -> tuple[Any, bool]:
+    """Load the model (in the driver, so errors show before Ray starts) and wrap it for Ray Tune.
+
+    Returns the trainable and whether Ray may reuse its actors between trials: always for
+    functions, for a class only if it implements reset_config (Ray 2.60 hangs otherwise).
+    """
     model = locator.load()
     kind = model_kind(model, locator.script, locator.name)
     if kind == "class":
-        return adapt_class(model, env)
+        from ray.tune import Trainable
+
+        return user_trainable(locator, env), model.reset_config is not Trainable.reset_config
     takes_reporter = required_positional(model) == 2
 
     def trial(config: dict) -> None:
@@ -143,13 +166,33 @@ def make_trainable(locator: ModelLocator, env: dict[str, str]) -> Any:
             function(config, reporter)
         else:
             function(config)
+        mark_finished()
 
     trial.__name__ = trial.__qualname__ = locator.name
-    return trial
+    return trial, True
+
+
+def user_trainable(locator: ModelLocator, env: dict[str, str]) -> type:
+    """A Trainable class that workers can unpickle without the user's script on their path."""
+    from ray.tune import Trainable
+
+    class UserTrainable(Trainable):
+        """Loads the user's class in the worker, then becomes it (same instance, its class)."""
+
+        def setup(self, config):
+            os.environ.update(env)
+            self.__class__ = adapt_class(locator.load(), env)
+            return self.setup(config)
+
+    UserTrainable.__name__ = UserTrainable.__qualname__ = locator.name
+    return UserTrainable
 
 
 def adapt_class(cls: type, env: dict[str, str]) -> type:
     """A subclass that sets the environment and maps the old underscore API onto the current one."""
+    cached = _ADAPTED.get(cls)
+    if cached is not None:
+        return cached
     own = {name for klass in cls.__mro__ if klass.__module__ != "ray.tune.trainable.trainable" for name in vars(klass)}
     namespace: dict[str, Any] = {}
 
@@ -160,8 +203,15 @@ def adapt_class(cls: type, env: dict[str, str]) -> type:
         return cls.setup(self, config)
 
     namespace["setup"] = setup
-    if "_train" in own and "step" not in own:
-        namespace["step"] = lambda self: self._train()
+    user_step = (lambda self: self._train()) if "_train" in own and "step" not in own else cls.step
+
+    def step(self):
+        result = user_step(self)
+        if isinstance(result, dict) and result.get("done"):
+            mark_finished()
+        return result
+
+    namespace["step"] = step
     if "_save" in own and "save_checkpoint" not in own:
 
         def save_checkpoint(self, checkpoint_dir):
@@ -186,4 +236,8 @@ def adapt_class(cls: type, env: dict[str, str]) -> type:
         namespace["load_checkpoint"] = load_checkpoint
     if "_stop" in own and "cleanup" not in own:
         namespace["cleanup"] = lambda self: self._stop()
-    return type(cls.__name__, (cls,), namespace)
+    _ADAPTED[cls] = type(cls.__name__, (cls,), namespace)
+    return _ADAPTED[cls]
+
+
+_ADAPTED: dict[type, type] = {}

@@ -83,6 +83,12 @@ def plain(value: Any) -> Any:
     return value
 
 
+def exp_clean(x: float) -> float:
+    """exp for a log-space search: rounded to 15 digits, so that log then exp gives back 0.001,
+    not 0.0010000000000000002 (a relative change far below any sampling resolution)."""
+    return float(f"{math.exp(x):.15g}")
+
+
 def category_lookup(categories: list) -> Callable[[Any], Any]:
     """Map a value a library returns for a category back to the category as written."""
 
@@ -268,7 +274,7 @@ def _nevergrad(space: SearchSpace, codecs: dict, seed: int | None) -> Any:
             # search log(x) uniformly: exactly log-uniform, and a scale nevergrad's optimizers like
             lo, hi = math.log(g("low")), math.log(g("high"))
             params[n] = ng.p.Scalar(lower=lo, upper=hi)
-            codecs[n] = Codec(math.exp, math.log)
+            codecs[n] = Codec(exp_clean, math.log)
         else:  # normal family: an unbounded scalar samples init + sigma * N(0, 1)
             # with a constant sigma: by default nevergrad mutates sigma itself before sampling,
             # which turns N(mu, sigma) into a heavy-tailed scale mixture of normals
@@ -357,7 +363,7 @@ def _bayes_opt(space: SearchSpace, codecs: dict, seed: int | None) -> dict:
             native[n] = (g("low") - 0.5, g("high") + 0.5)
         elif m in LOG_SCALE:
             native[n] = (math.log(g("low")), math.log(g("high")))
-            codecs[n] = Codec(math.exp, math.log)
+            codecs[n] = Codec(exp_clean, math.log)
         else:
             native[n] = (float(g("low")), float(g("high")))
     return native
