@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up hpogrid in .venv/ and run the README's Quick Start example 1: a simple objective,
-# 200 trials of random search, run locally. Configs and the project land in this checkout
-# (HPOGRID_BASE_PATH), ready for `hpogrid project show simple_objective` afterwards.
+# Set up hpogrid in .venv/ and run the README's Quick Start example 1 locally: a simple objective,
+# 200 trials of random search on an embedded Ray. Configs, the project and its results land in this
+# checkout (HPOGRID_BASE_PATH), ready for `hpogrid project show simple_objective` afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck disable=SC1091
@@ -14,4 +14,4 @@ hpogrid grid_config create manc_standard --site ANALY_MANC_GPU_TEST
 hpogrid project create simple_objective --scripts_path "$PWD/example/scripts/simple_objective.py" \
     --model_config simple_objective_model --search_space simple_objective_space \
     --hpo_config random_search_min_loss --grid_config manc_standard
-hpogrid project show simple_objective
+hpogrid local_run simple_objective

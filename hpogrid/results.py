@@ -2,8 +2,8 @@
 
 A run directory holds:
 
-``trials.jsonl``  one JSON object per finished trial, appended (and synced) as each trial ends, so
-                  a crash loses nothing that finished::
+``trials.jsonl``  one JSON object per finished trial, appended and flushed as each trial ends, so
+                  a crash of the run loses nothing that finished (synced to disk when the run ends)::
 
     {"trial_id": "7f3a_00003",          # unique within the run
      "config": {"lr": 0.01, ...},        # the trial's hyperparameters (nested as in the search space)
@@ -110,7 +110,8 @@ class TrialRecord:
 
 
 class Journal:
-    """The append-only trials.jsonl of a run. Each append is flushed and synced to disk."""
+    """The append-only trials.jsonl of a run. Each append reaches the OS at once (a killed process
+    loses nothing); sync() forces it to disk (done when a run ends)."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / TRIALS_FILE
@@ -120,8 +121,11 @@ class Journal:
         line = json.dumps(record.to_json(), ensure_ascii=False, allow_nan=False) + "\n"
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+
+    def sync(self) -> None:
+        if self.path.is_file():
+            with open(self.path, "a", encoding="utf-8") as handle:
+                os.fsync(handle.fileno())
 
     def __iter__(self) -> Iterator[TrialRecord]:
         """The records, skipping a last line cut short by a crash."""

@@ -325,3 +325,56 @@ def test_summary_stays_under_one_megabyte_for_1000_trials():
     size = len(json.dumps(summary).encode())
     assert size < 1_000_000, size
     assert summary["best"]["trial_id"] == "abcdef_00000" and summary["counts"]["error"] == 100
+
+
+def test_mnist_example_with_asha_and_progress(ray_session, hpogrid, tmp_path):
+    """The real small model: accuracy every epoch, ASHA stops the poor trials; progress is shown."""
+    from tests.conftest import EXAMPLES, REPO
+
+    hpogrid(
+        "hpo_config",
+        "create",
+        "asha",
+        "--algorithm",
+        "hyperopt",
+        "--metric",
+        "accuracy",
+        "--mode",
+        "max",
+        "--num_trials",
+        "6",
+        "--max_concurrent",
+        "2",
+        "--stop",
+        '{"training_iteration": 6}',
+        "--scheduler_param",
+        '{"grace_period": 1, "reduction_factor": 2}',
+        "--extra_metrics",
+        "loss",
+        "--seed",
+        "3",
+    )
+    hpogrid(
+        "project",
+        "create",
+        "mnist",
+        "--scripts_path",
+        str(EXAMPLES / "mnist.py"),
+        "--hpo_config",
+        "asha",
+        "--model_config",
+        str(REPO / "config/model_config/example_mnist.json"),
+        "--search_space",
+        str(REPO / "config/search_space/example_mnist_space.json"),
+    )
+    result = hpogrid("local_run", "mnist")
+    assert "trials 6/6 done" in result.stderr and "best accuracy" in result.stderr
+    assert "Best trials by accuracy (max)" in result.stdout
+    run_dir = Path(result.stdout.split("Results: ")[1].split()[0])
+    records = Journal(run_dir).records()
+    assert len(records) == 6
+    assert any(r.status == "early_stopped" for r in records)
+    for record in records:
+        assert 0 < record.value <= 1 and record.extra["loss"] > 0
+        assert record.iterations == 6 or record.status == "early_stopped"
+    assert max(r.value for r in records) > 0.8  # the network learns the digits

@@ -303,12 +303,15 @@ def test_real_subprocesses(base, tmp_path):
 
 
 def test_run_example_script(base, tmp_path):
-    """The README's first command sets up and runs Quick Start example 1 (idempotent)."""
+    """The README's first command sets up and runs Quick Start example 1 locally, end to end."""
     env = subprocess_env(base)
     env["PATH"] = f"{Path(PYTHON).parent}:{env['PATH']}"
-    for _ in range(2):
-        done = subprocess.run(["bash", str(REPO / "run_example.sh")], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run(["bash", str(REPO / "run_example.sh")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "finished: 200 of 200 trials" in done.stdout and "Best config: {'height'" in done.stdout
     project = json.loads((base / "projects" / "simple_objective" / "project.json").read_text())
     assert project["configs"]["hpo_config"]["num_trials"] == 200
-    assert project["sources"]["search_space"] == "simple_objective_space"
+    summary = json.loads(next((base / "projects" / "simple_objective" / "runs").glob("*/summary.json")).read_text())
+    assert summary["status"] == "finished" and summary["counts"]["terminated"] == 200
+    # loss = (height - 14)**2 - abs(width - 3): 200 random points get close to height 14
+    assert abs(summary["best"]["config"]["height"] - 14) < 10

@@ -64,6 +64,7 @@ class Recorder(Callback):
 
     def _reset(self) -> None:
         self.records: list[TrialRecord] | None = None  # loaded from the journal on first use
+        self.space = SearchSpace.parse(self.space_json)
         self.ids: set[str] = set()
         self.tty = sys.stderr.isatty()
         self.interval = 0.5 if self.tty else 10.0
@@ -73,6 +74,7 @@ class Recorder(Callback):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["records"], state["ids"] = None, set()  # the journal is the truth; reread after a restore
+        state.pop("space", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -118,7 +120,7 @@ class Recorder(Callback):
         records = self._records()
         if trial.trial_id in self.ids:
             return  # recorded before a resume
-        space = SearchSpace.parse(self.space_json)
+        space = self.space
         end = time.time()
         start = self.started.pop(trial.trial_id, end)
         metrics = {k: v for k, v in result.items() if k not in RAY_KEYS}

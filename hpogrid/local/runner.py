@@ -146,6 +146,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
         status = "finished" if len(Journal(run_dir).ids()) >= total else "interrupted"
     finally:
         total = _planned(space, hpo)
+        Journal(run_dir).sync()
         summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total)
         if started_ray:
             import ray
