@@ -129,6 +129,10 @@ def test_every_scheduler(ray_session, tmp_path, scheduler):
     for record in result.records:
         assert record.status in ("terminated", "early_stopped")
         assert (record.iterations == 6) == (record.status == "terminated"), record
+        if record.status == "terminated":
+            # the Trainable's own step counter reached 6: paused trials resumed from their checkpoint
+            config = record.config
+            assert record.value == pytest.approx((config["x"] - 0.3) ** 2 + 1 / 6 + 0.01 * config["n"])
     if scheduler in ("asynchyperband", "hyperband"):
         assert any(r.status == "early_stopped" for r in result.records), "the scheduler stopped nothing"
     if scheduler == "fifo":
@@ -378,3 +382,24 @@ def test_mnist_example_with_asha_and_progress(ray_session, hpogrid, tmp_path):
         assert 0 < record.value <= 1 and record.extra["loss"] > 0
         assert record.iterations == 6 or record.status == "early_stopped"
     assert max(r.value for r in records) > 0.8  # the network learns the digits
+
+
+FLAKY = """
+import os
+from pathlib import Path
+
+def train(config, reporter):
+    marker = Path(os.environ["HPOGRID_WORK_DIR"]) / ("attempted-%.6f" % config["x"])
+    if not marker.exists():
+        marker.touch()
+        raise RuntimeError("first attempt fails")
+    reporter(loss=config["x"])
+"""
+
+
+@pytest.mark.parametrize("retries,status", [(0, "error"), (1, "terminated")])
+def test_retries(ray_session, tmp_path, retries, status):
+    hpo = {"num_trials": 2, "seed": 1}
+    project = make_project(tmp_path, f"flaky{retries}", FLAKY, "train", hpo, space={"x": SPACE["x"]})
+    records = run(project, RunOptions(quiet=True, retries=retries)).records
+    assert [r.status for r in records] == [status, status]

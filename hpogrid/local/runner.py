@@ -31,8 +31,6 @@ RAY_ENV = {
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
     "RAY_DEDUP_LOGS": "0",
-    # snapshot the experiment (and searcher) state at least every 5 s, so --resume loses little
-    "TUNE_GLOBAL_CHECKPOINT_S": "5",
 }
 
 
@@ -135,6 +133,8 @@ def run(project: Project, options: RunOptions) -> RunResult:
     trainable, reusable = make_trainable(locator, env)
     os.environ.update(RAY_ENV)
     os.environ.update(env)
+    import ray.tune  # noqa: F401 - the 2 s import, before Ray starts rather than inside the run
+
     started_ray = _start_ray(options.address, options.quiet)
     status = "interrupted"
     try:
@@ -170,7 +170,7 @@ def _tuner(project: Project, space: SearchSpace, trainable, reusable: bool, run_
     from hpogrid.catalog import VARIANT_GENERATOR
     from hpogrid.local.algorithms import build_search
     from hpogrid.local.recorder import Recorder
-    from hpogrid.local.schedulers import MUTATING, build_scheduler, limits_by_resources
+    from hpogrid.local.schedulers import build_scheduler, limits_by_resources
 
     hpo = project.hpo_config
     total = _planned(space, hpo)
@@ -203,7 +203,9 @@ def _tuner(project: Project, space: SearchSpace, trainable, reusable: bool, run_
         callbacks=[Recorder(run_dir, run_id, space, hpo, total, quiet=options.quiet)],
         verbose=1 if hpo["verbose"] else 0,
         failure_config=tune.FailureConfig(max_failures=options.retries),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=None if scheduler_name in MUTATING else 2),
+        # keep every checkpoint: num_to_keep forces an experiment snapshot per kept checkpoint (slow)
+        # and loses PBT's checkpoints; trials checkpoint only when a scheduler pauses or copies them
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
     )
     return tune.Tuner(wrapped, param_space=param_space, tune_config=tune_config, run_config=run_config), total
 

@@ -4,6 +4,7 @@ Pitfalls of Ray 2.60 handled here rather than left to users (measured, see the d
   * HyperBand and BOHB's HyperBand stop nothing under a trial-concurrency limit: for them the
     runner limits concurrency through per-trial resources instead (see `limits_by_resources`).
   * PBT and PB2 lose checkpoints with CheckpointConfig(num_to_keep=...): the runner keeps all.
+    (Trials checkpoint only when a scheduler pauses or copies them, so this costs little disk.)
   * PBT and PB2 perturb values by factors, which can leave [low, high], break quantization or
     turn integers into floats: `KeepInSpace` puts every explored value back into its dimension.
 """
@@ -16,9 +17,6 @@ from hpogrid.errors import HpogridError
 from hpogrid.space.model import LOG_SCALE, SearchSpace
 
 DEFAULT_MAX_T = 100
-# schedulers that pause trials and resume them later from a checkpoint
-PAUSING = frozenset({"hyperband", "bohbhyperband", "pbt", "pb2"})
-MUTATING = frozenset({"pbt", "pb2"})
 
 
 def limits_by_resources(scheduler: str) -> bool:
