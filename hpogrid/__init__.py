@@ -2,11 +2,19 @@
 
 from hpogrid._version import __version__
 
-__all__ = ["__version__", "report"]
+__all__ = ["__version__", "report", "restore"]
 
 
-def report(metrics: dict | None = None, /, **more) -> None:
-    """Report a training iteration's metrics from inside a trial: ``hpogrid.report(loss=0.1)``."""
+def report(metrics: dict | None = None, /, *, checkpoint=None, **more) -> None:
+    """Report a training iteration's metrics from inside a trial: ``hpogrid.report(loss=0.1)``.
+    With ``checkpoint=state`` (picklable), a paused or copied trial resumes from ``restore()``."""
     from hpogrid.local.trainable import report as _report
 
-    _report(metrics, **more)
+    _report(metrics, checkpoint=checkpoint, **more)
+
+
+def restore():
+    """Inside a trial: the last state passed to ``report(checkpoint=...)``, or None."""
+    from hpogrid.local.trainable import restore as _restore
+
+    return _restore()

@@ -403,3 +403,30 @@ def test_retries(ray_session, tmp_path, retries, status):
     project = make_project(tmp_path, f"flaky{retries}", FLAKY, "train", hpo, space={"x": SPACE["x"]})
     records = run(project, RunOptions(quiet=True, retries=retries)).records
     assert [r.status for r in records] == [status, status]
+
+
+RESUMABLE_FUNCTION = """
+import hpogrid
+
+def train(config):
+    state = hpogrid.restore() or {"step": 0}
+    for step in range(state["step"] + 1, 100):
+        loss = (config["x"] - 0.3) ** 2 + 1.0 / step + 0.01 * config["n"]
+        hpogrid.report(loss=loss, step=step, checkpoint={"step": step})
+"""
+
+
+@pytest.mark.parametrize("scheduler", ["hyperband", "pbt"])
+def test_function_resumes_from_its_checkpoint(ray_session, tmp_path, scheduler):
+    """HyperBand pauses trials: they continue from hpogrid.restore() (fails without it).
+    Under PBT the same checkpointing function runs to the end (exploits restore its state)."""
+    hpo = {"num_trials": 6, "scheduler": scheduler, "stop": {"training_iteration": 6}, "seed": 8}
+    if scheduler == "pbt":
+        hpo["scheduler_param"] = {"perturbation_interval": 2}
+    project = make_project(tmp_path, f"resumable_{scheduler}", RESUMABLE_FUNCTION, "train", hpo)
+    records = run(project, RunOptions(quiet=True)).records
+    finished = [r for r in records if r.status == "terminated"]
+    assert finished
+    for record in finished:
+        # without restoring, a resumed trial would restart at step 1 while Ray counts on to 6
+        assert record.iterations == 6 and record.last_result["step"] == 6, record

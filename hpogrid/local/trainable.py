@@ -88,11 +88,46 @@ def _last_frame_in(exc: BaseException, path: Path) -> str:
 
 
 # -- reporting from inside a trial ----------------------------------------------------------------
-def report(metrics: dict | None = None, /, **more: Any) -> None:
-    """Report metrics of one training iteration: ``hpogrid.report(loss=0.1, accuracy=0.9)``."""
+CHECKPOINT_FILE = "hpogrid_state.pkl"
+
+
+def report(metrics: dict | None = None, /, *, checkpoint: Any = None, **more: Any) -> None:
+    """Report metrics of one training iteration: ``hpogrid.report(loss=0.1, accuracy=0.9)``.
+
+    checkpoint: any picklable state (e.g. ``{"epoch": 3, "weights": ...}``); when a scheduler
+    pauses the trial or copies it (HyperBand, PBT), the trial resumes with it: ``hpogrid.restore()``.
+    """
     from ray import tune
 
-    tune.report({**(metrics or {}), **more})
+    values = {**(metrics or {}), **more}
+    if checkpoint is None:
+        tune.report(values)
+        return
+    import pickle
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hpogrid-checkpoint-") as folder:
+        with open(Path(folder) / CHECKPOINT_FILE, "wb") as handle:
+            pickle.dump(checkpoint, handle)
+        tune.report(values, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def restore() -> Any:
+    """The state last passed to ``hpogrid.report(checkpoint=...)`` by this trial (or by the trial
+    PBT copied it from), or None when the trial starts afresh."""
+    import pickle
+
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        path = Path(folder) / CHECKPOINT_FILE
+        if not path.is_file():
+            return None
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
 
 
 def reporter(**metrics: Any) -> None:
