@@ -79,6 +79,21 @@ def make_project(tmp_path: Path, name: str, source: str, model: str, hpo: dict, 
     return store.load(name)
 
 
+def most_at_once(records) -> int:
+    """The largest number of trials running at one moment, from their start and end times."""
+    import datetime as dt
+
+    events = []
+    for record in records:
+        events.append((dt.datetime.fromisoformat(record.start), 1))
+        events.append((dt.datetime.fromisoformat(record.end), -1))
+    running = peak = 0
+    for _, change in sorted(events):  # at a tie an end (-1) sorts before a start (+1)
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
 def check_records(records, hpo: dict, expected_trials: int):
     assert len(records) == expected_trials
     assert len({r.trial_id for r in records}) == expected_trials
@@ -88,6 +103,8 @@ def check_records(records, hpo: dict, expected_trials: int):
         assert config["c"] in ("a", "b") and 1e-4 <= config["opt"]["lr"] <= 1e-1 and config["fixed_v"] == 7
         assert record.metric == hpo.get("metric", "loss")
         assert record.start and record.end and record.duration_s >= 0 and record.host
+    if hpo.get("scheduler", "fifo") in ("fifo", "asynchyperband", "median"):  # others pause trials
+        assert most_at_once(records) <= hpo.get("max_concurrent", 2)
 
 
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))

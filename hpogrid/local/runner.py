@@ -118,7 +118,9 @@ def run(project: Project, options: RunOptions) -> RunResult:
         "HPOGRID_DATA_DIR": os.environ.get("HPOGRID_DATA_DIR", os.environ.get("HPOGRID_WORK_DIR", os.getcwd())),
     }
     locator = ModelLocator(str(project.scripts_dir), model["script"], model["model"])
-    make_trainable(locator, env)  # import errors surface here, before a run dir or Ray exists
+    # import errors surface here, before a run dir or Ray exists; the wrapper keeps `env` (the
+    # same dict), so the run dir added below reaches the trials
+    trainable, reusable = make_trainable(locator, env)
 
     if options.resume:
         run_dir = last_unfinished_run(project)
@@ -130,22 +132,20 @@ def run(project: Project, options: RunOptions) -> RunResult:
         run_dir.mkdir(parents=True)
         start = now_iso()
     env[RUN_DIR_VARIABLE] = str(run_dir)
-    trainable, reusable = make_trainable(locator, env)
     os.environ.update(RAY_ENV)
     os.environ.update(env)
     import ray.tune  # noqa: F401 - the 2 s import, before Ray starts rather than inside the run
 
     started_ray = _start_ray(options.address, options.quiet)
-    status = "interrupted"
+    status, total = "interrupted", _planned(space, hpo)
     try:
-        tuner, total = _tuner(project, space, trainable, reusable, run_dir, run_id, options)
+        tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
         _write(project, space, run_dir, run_id, "running", start, None, total)
         _quiet_ray_result_loading()
         tuner.fit()
         # Ray ends fit() early, without an exception, on Ctrl-C: count what really finished
         status = "finished" if len(Journal(run_dir).ids()) >= total else "interrupted"
     finally:
-        total = _planned(space, hpo)
         Journal(run_dir).sync()
         summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total)
         if started_ray:
@@ -164,7 +164,16 @@ def _planned(space: SearchSpace, hpo: dict) -> int:
     return hpo["num_trials"]
 
 
-def _tuner(project: Project, space: SearchSpace, trainable, reusable: bool, run_dir: Path, run_id: str, options):
+def _tuner(
+    project: Project,
+    space: SearchSpace,
+    trainable,
+    reusable: bool,
+    run_dir: Path,
+    run_id: str,
+    total: int,
+    options: RunOptions,
+):
     from ray import tune
 
     from hpogrid.catalog import VARIANT_GENERATOR
@@ -173,15 +182,13 @@ def _tuner(project: Project, space: SearchSpace, trainable, reusable: bool, run_
     from hpogrid.local.schedulers import build_scheduler, limits_by_resources
 
     hpo = project.hpo_config
-    total = _planned(space, hpo)
     resources = _resources(hpo)
     wrapped = tune.with_resources(trainable, resources)
     storage = str(run_dir)
     if options.resume:
-        tuner = tune.Tuner.restore(
+        return tune.Tuner.restore(
             str(run_dir / RAY_DIR), trainable=wrapped, resume_unfinished=True, resume_errored=False
         )
-        return tuner, total
     search, param_space, samples = build_search(
         space, hpo, project.model_config["param"], options.search_points, hpo["seed"]
     )
@@ -207,7 +214,7 @@ def _tuner(project: Project, space: SearchSpace, trainable, reusable: bool, run_
         # and loses PBT's checkpoints; trials checkpoint only when a scheduler pauses or copies them
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
     )
-    return tune.Tuner(wrapped, param_space=param_space, tune_config=tune_config, run_config=run_config), total
+    return tune.Tuner(wrapped, param_space=param_space, tune_config=tune_config, run_config=run_config)
 
 
 def _quiet_ray_result_loading() -> None:
