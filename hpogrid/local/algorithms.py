@@ -14,6 +14,7 @@ from typing import Any
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain, Sampler
 
+from hpogrid.catalog import VARIANT_GENERATOR
 from hpogrid.local.schedulers import limits_by_resources
 from hpogrid.space.model import UNBOUNDED, Dimension, SearchSpace
 from hpogrid.space.translate import Translation, translate
@@ -52,6 +53,16 @@ def variant_space(space: SearchSpace, translation: Translation, params: dict) ->
 
 def grid_size(space: SearchSpace) -> int:
     return math.prod(len(d.get("categories")) for d in space.searched if d.grid_search)
+
+
+def planned_trials(space: SearchSpace, hpo: dict) -> tuple[int, int]:
+    """(Ray's num_samples, the trials that makes). Ray's variant generator repeats the whole grid of
+    grid_search categories num_samples times, so num_trials is rounded up to whole grids."""
+    if hpo["algorithm"] not in VARIANT_GENERATOR:
+        return hpo["num_trials"], hpo["num_trials"]
+    grid = grid_size(space)
+    samples = math.ceil(hpo["num_trials"] / grid)
+    return samples, samples * grid
 
 
 class DecodedSearcher(Searcher):
@@ -168,15 +179,14 @@ def build_search(
     """(search algorithm, Tuner param_space, num_samples) for an hpo_config."""
     algorithm = hpo["algorithm"]
     translation = translate(space, algorithm, seed)
-    if algorithm in ("random", "tune", "grid"):
+    samples, _ = planned_trials(space, hpo)
+    if algorithm in VARIANT_GENERATOR:
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
-        grid = grid_size(space)
-        samples = math.ceil(hpo["num_trials"] / grid)
         given = [{**params, **space.nest(space.flatten(p))} for p in points]
         limit = 0 if limits_by_resources(hpo["scheduler"]) else hpo["max_concurrent"]
         search = BasicVariantGenerator(points_to_evaluate=given or None, random_state=seed, max_concurrent=limit)
         return search, variant_space(space, translation, params), samples
     encoded = [translation.encode(p) for p in points]
     inner = _searcher(algorithm, translation, hpo, encoded, seed)
-    return DecodedSearcher(inner, translation, params), {}, hpo["num_trials"]
+    return DecodedSearcher(inner, translation, params), {}, samples

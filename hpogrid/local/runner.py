@@ -137,31 +137,28 @@ def run(project: Project, options: RunOptions) -> RunResult:
     import ray.tune  # noqa: F401 - the 2 s import, before Ray starts rather than inside the run
 
     started_ray = _start_ray(options.address, options.quiet)
-    status, total = "interrupted", _planned(space, hpo)
+    from hpogrid.local.algorithms import planned_trials
+
+    status, total = "interrupted", planned_trials(space, hpo)[1]
     try:
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
-        _write(project, space, run_dir, run_id, "running", start, None, total)
+        _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records())
         _quiet_ray_result_loading()
         tuner.fit()
-        # Ray ends fit() early, without an exception, on Ctrl-C: count what really finished
-        status = "finished" if len(Journal(run_dir).ids()) >= total else "interrupted"
+        status = "finished"
     finally:
-        Journal(run_dir).sync()
-        summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total)
+        journal = Journal(run_dir)
+        journal.sync()
+        records = journal.records()
+        # Ray ends fit() early, without an exception, on Ctrl-C: count what really finished
+        if status == "finished" and len({r.trial_id for r in records}) < total:
+            status = "interrupted"
+        summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total, records)
         if started_ray:
             import ray
 
             ray.shutdown()
-    return RunResult(run_dir, summary, Journal(run_dir).records())
-
-
-def _planned(space: SearchSpace, hpo: dict) -> int:
-    if hpo["algorithm"] in ("random", "tune", "grid"):
-        from hpogrid.local.algorithms import grid_size
-
-        grid = grid_size(space)
-        return grid * -(-hpo["num_trials"] // grid)
-    return hpo["num_trials"]
+    return RunResult(run_dir, summary, records)
 
 
 def _tuner(
@@ -231,10 +228,10 @@ def _quiet_ray_result_loading() -> None:
         logging.getLogger(name).addFilter(_Drop())
 
 
-def _write(project, space, run_dir, run_id, status, start, end, total) -> dict:
+def _write(project, space, run_dir, run_id, status, start, end, total, records: list[TrialRecord]) -> dict:
     hpo = project.hpo_config
     summary = summarize(
-        Journal(run_dir).records(),
+        records,
         project=project.name,
         run_id=run_id,
         status=status,

@@ -28,7 +28,6 @@ from typing import Any
 
 from hpogrid.errors import HpogridError
 
-OLD_API = ("_setup", "_train", "_save", "_restore", "_stop")
 RUN_DIR_VARIABLE = "HPOGRID_RUN_DIR"
 FINISHED_DIR = ".finished"  # in the run dir: a file per trial that ended on its own
 OLD_CHECKPOINT_FILE = "hpogrid_checkpoint_path.json"
