@@ -447,3 +447,18 @@ def test_function_resumes_from_its_checkpoint(ray_session, tmp_path, scheduler):
     for record in finished:
         # without restoring, a resumed trial would restart at step 1 while Ray counts on to 6
         assert record.iterations == 6 and record.last_result["step"] == 6, record
+
+
+@pytest.mark.parametrize(
+    "max_concurrent,scheduler,cpu",
+    [(1, "fifo", 1.0), (4, "fifo", 0.5), (1, "hyperband", 2.0), (4, "hyperband", 0.5)],
+)
+def test_default_trial_resources(ray_session, max_concurrent, scheduler, cpu):
+    """A trial never asks for more than 1 CPU by default (asking for the whole machine waits forever
+    when anything else holds part of it), except where resources are the concurrency limit."""
+    from hpogrid.local.runner import _resources
+
+    assert ray_session.cluster_resources()["CPU"] == 2
+    hpo = {"resource": None, "max_concurrent": max_concurrent, "scheduler": scheduler}
+    assert _resources(hpo) == {"cpu": cpu}
+    assert _resources({**hpo, "resource": {"cpu": 3, "gpu": 0.5}}) == {"cpu": 3, "gpu": 0.5}

@@ -80,15 +80,26 @@ def load_points(path: Path, space: SearchSpace) -> list[dict]:
 
 
 def _resources(hpo: dict) -> dict:
-    """Per-trial resources: the config's, else the machine shared out by max_concurrent."""
+    """Per-trial resources: the config's, else the machine shared out by max_concurrent.
+
+    Ray's counts are a scheduling budget, not a limit on what a trial uses, so the share is capped
+    at 1 CPU / 1 GPU: asking for all of the machine (max_concurrent 1) would wait forever whenever
+    anything else holds a fraction of it. Only where resources are the concurrency limit
+    (hyperband, bohbhyperband) is the exact share used.
+    """
     import ray
+
+    from hpogrid.local.schedulers import limits_by_resources
 
     if hpo.get("resource"):
         return dict(hpo["resource"])
     total = ray.cluster_resources()
-    share = {"cpu": max(total.get("CPU", 1) / hpo["max_concurrent"], 0.01)}
-    if total.get("GPU"):
-        share["gpu"] = total["GPU"] / hpo["max_concurrent"]
+    exact = limits_by_resources(hpo["scheduler"])
+    share = {}
+    for key, name in (("cpu", "CPU"), ("gpu", "GPU")):
+        amount = total.get(name, 1 if key == "cpu" else 0) / hpo["max_concurrent"]
+        if amount:
+            share[key] = max(amount if exact else min(amount, 1.0), 0.01)
     return share
 
 
