@@ -109,13 +109,51 @@ def _start_ray(address: str | None, quiet: bool) -> bool:
 
     if ray.is_initialized():
         return False
+    source = "--address" if address else ADDRESS_VARIABLE
     address = address or os.environ.get(ADDRESS_VARIABLE)
     kwargs = {"include_dashboard": False, "log_to_driver": not quiet, "logging_level": logging.WARNING}
-    if address:
-        ray.init(address=address, **kwargs)
-    else:
+    if not address:
         ray.init(address="local", num_cpus=os.cpu_count(), **kwargs)
+        return True
+    hint = "check that `ray start --head` runs there"
+    if not _accepts_connections(address):
+        raise HpogridError(f"{source}: no Ray cluster answers at {address}; {hint} (address HOST:PORT)")
+    if "RAY_AUTH_MODE" not in os.environ and _cluster_token_available():
+        # `ray start` clusters use token auth, but Ray enables it for an explicit address only if told
+        os.environ["RAY_AUTH_MODE"] = "token"
+        from ray._raylet import Config
+
+        Config.initialize("")  # Ray read its config when imported: reread it (what Ray itself does)
+    try:
+        ray.init(address=address, **kwargs)
+    except ConnectionError as exc:
+        raise HpogridError(
+            f"{source}: cannot attach to the Ray cluster at {address}; {hint} and that its auth token is in "
+            "~/.ray/auth_token, $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH"
+        ) from exc
     return True
+
+
+def _accepts_connections(address: str, timeout: float = 5.0) -> bool:
+    """A quick TCP check of HOST:PORT, so a wrong address fails in seconds, not after Ray's long retries.
+    Other address forms (auto, ray://) are left to Ray."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return True
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _cluster_token_available() -> bool:
+    """Whether this user has a Ray auth token (in the places Ray looks for one)."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return True
+    return (Path.home() / ".ray" / "auth_token").is_file()
 
 
 def run(project: Project, options: RunOptions) -> RunResult:
@@ -140,7 +178,6 @@ def run(project: Project, options: RunOptions) -> RunResult:
     else:
         run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         run_dir = runs_dir(project) / run_id
-        run_dir.mkdir(parents=True)
         start = now_iso()
     env[RUN_DIR_VARIABLE] = str(run_dir)
     os.environ.update(RAY_ENV)
@@ -152,19 +189,21 @@ def run(project: Project, options: RunOptions) -> RunResult:
 
     status, total = "interrupted", planned_trials(space, hpo)[1]
     try:
+        run_dir.mkdir(parents=True, exist_ok=options.resume)  # once Ray is there: a failed start leaves nothing
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
         _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records())
         _quiet_ray_result_loading()
         tuner.fit()
         status = "finished"
     finally:
-        journal = Journal(run_dir)
-        journal.sync()
-        records = journal.records()
-        # Ray ends fit() early, without an exception, on Ctrl-C: count what really finished
-        if status == "finished" and len({r.trial_id for r in records}) < total:
-            status = "interrupted"
-        summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total, records)
+        if run_dir.is_dir():
+            journal = Journal(run_dir)
+            journal.sync()
+            records = journal.records()
+            # Ray ends fit() early, without an exception, on Ctrl-C: count what really finished
+            if status == "finished" and len({r.trial_id for r in records}) < total:
+                status = "interrupted"
+            summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total, records)
         if started_ray:
             import ray
 
