@@ -91,3 +91,21 @@ def ray_session():
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _runs_release_their_resources(request):
+    """After every test that ran trials in the shared Ray session: no actor may still hold CPUs
+    (a leaked actor would starve later runs, and on an attached cluster other users)."""
+    yield
+    if "ray_session" not in request.fixturenames:
+        return
+    import time
+
+    import ray
+
+    deadline = time.time() + 20  # Ray releases a killed actor's resources asynchronously
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0):
+        if time.time() > deadline:
+            pytest.fail(f"the run left CPUs held: {ray.available_resources()} of {ray.cluster_resources()}")
+        time.sleep(0.2)
