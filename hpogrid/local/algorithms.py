@@ -183,7 +183,7 @@ def build_search(
     if algorithm in VARIANT_GENERATOR:
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
-        given = [{**params, **space.nest(space.flatten(p))} for p in points]
+        given = [{**params, **space.nest(space.flatten(p, partial=True), partial=True)} for p in points]
         limit = 0 if limits_by_resources(hpo["scheduler"]) else hpo["max_concurrent"]
         search = BasicVariantGenerator(points_to_evaluate=given or None, random_state=seed, max_concurrent=limit)
         return search, variant_space(space, translation, params), samples

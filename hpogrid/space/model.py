@@ -177,10 +177,21 @@ class SearchSpace:
         tree.update(update.to_json())
         return SearchSpace.parse(tree)
 
-    def nest(self, flat: Mapping[str, Any]) -> dict:
-        """Turn {dotted name: value} (plus the fixed values) into the nested trial config."""
+    def without_grid_search(self) -> dict:
+        """The space as written, with every categorical sampled instead of grid-searched."""
+        tree = self.to_json()
+        for _, node in _leaves(tree, (), WHERE):
+            if node["method"] == "categorical" and isinstance(node.get("dimension"), dict):
+                node["dimension"].pop("grid_search", None)
+        return tree
+
+    def nest(self, flat: Mapping[str, Any], partial: bool = False) -> dict:
+        """Turn {dotted name: value} (plus the fixed values) into the nested trial config;
+        partial: leave out the dimensions flat does not have."""
         config: dict = {}
         for dim in self.dimensions:
+            if partial and dim.method != "fixed" and dim.name not in flat:
+                continue
             value = dim.get("value") if dim.method == "fixed" else flat[dim.name]
             node = config
             for key in dim.path[:-1]:
@@ -188,8 +199,9 @@ class SearchSpace:
             node[dim.path[-1]] = copy.deepcopy(value) if dim.method == "fixed" else value
         return config
 
-    def flatten(self, config: Mapping[str, Any]) -> dict:
-        """Turn a trial config (nested, or keyed by dotted names) into {dotted name: value}."""
+    def flatten(self, config: Mapping[str, Any], partial: bool = False) -> dict:
+        """Turn a trial config (nested, or keyed by dotted names) into {dotted name: value};
+        partial: a point may leave dimensions out (they are sampled), else each one must be there."""
         flat = {}
         for dim in self.searched:
             if dim.name in config:
@@ -198,9 +210,12 @@ class SearchSpace:
             node: Any = config
             for key in dim.path:
                 if not isinstance(node, Mapping) or key not in node:
+                    if partial:
+                        break
                     raise ValidationError(WHERE, dim.name, f"missing from the point {show(dict(config))}")
                 node = node[key]
-            flat[dim.name] = node
+            else:
+                flat[dim.name] = node
         return flat
 
 

@@ -1,0 +1,296 @@
+"""The one place that talks to PanDA: a thin gateway over panda-client 2.2.0 (``pandaclient``).
+
+Nothing else in hpogrid imports pandaclient. The gateway
+
+* sets PANDA_BEHIND_REAL_LB before the import (the import resolves the cache host otherwise, and
+  crashes without a network) and re-reads the server URLs from the environment on every use;
+* checks credentials first and never prompts: an x509 proxy (X509_USER_PROXY or /tmp/x509up_u<uid>)
+  or OIDC (PANDA_AUTH=oidc, PANDA_AUTH_VO, a token in PANDA_AUTH_ID_TOKEN, OIDC_AUTH_TOKEN_FILE,
+  OIDC_AUTH_ID_TOKEN or the cached $PANDA_CONFIG_ROOT/.token);
+* turns the client's reply shapes ((status, data), (status, (ok, data)), raw envelopes) into
+  values and GridError exceptions, retrying connection errors, 5xx replies and unreadable bodies with
+  backoff; a retried submission is recognised by its unique task name and never makes a second task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from hpogrid.errors import HpogridError, MissingExtraError
+
+DEFAULT_CONFIG_ROOT = "~/.pathena"  # where panda_setup.sh keeps the OIDC token cache
+TASK_ID = re.compile(r"jediTaskID=(\d+)")
+RETRY_DELAY_VARIABLE = "HPOGRID_GRID_RETRY_DELAY"  # seconds before the first retry (doubles each time)
+
+
+class GridError(HpogridError):
+    """PanDA refused or could not answer a request; the message says which and why."""
+
+
+class CredentialsError(GridError):
+    """No usable grid credentials."""
+
+
+class Unreachable(GridError):
+    """The PanDA server did not answer usefully, even after retries."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    task_id: int
+    message: str
+    resubmitted: bool = False  # True if a retry found the task the first attempt had created
+
+
+def check_credentials(environ: dict[str, str] | None = None) -> str:
+    """'oidc' or 'x509' if credentials are there; else a CredentialsError saying how to get them."""
+    env = os.environ if environ is None else environ
+    if env.get("PANDA_AUTH", "").lower() == "oidc":
+        if not (env.get("PANDA_AUTH_VO") or env.get("OIDC_AUTH_VO")):
+            raise CredentialsError("PANDA_AUTH_VO: not set; with PANDA_AUTH=oidc set it to your VO, e.g. atlas")
+        token_file = env.get("OIDC_AUTH_TOKEN_FILE")
+        if token_file and not Path(token_file).is_file():
+            raise CredentialsError(f"OIDC_AUTH_TOKEN_FILE: {token_file} does not exist")
+        cache = Path(env.get("PANDA_CONFIG_ROOT", DEFAULT_CONFIG_ROOT)).expanduser() / ".token"
+        if not (env.get("PANDA_AUTH_ID_TOKEN") or token_file or env.get("OIDC_AUTH_ID_TOKEN") or cache.is_file()):
+            raise CredentialsError(
+                "no OIDC token: set PANDA_AUTH_ID_TOKEN or OIDC_AUTH_TOKEN_FILE, or log in once "
+                f"interactively with `pbook` so that {cache} exists"
+            )
+        return "oidc"
+    proxy = env.get("X509_USER_PROXY") or f"/tmp/x509up_u{os.getuid()}"
+    if not Path(proxy).is_file():
+        raise CredentialsError(
+            f"no grid proxy at {proxy}: run `voms-proxy-init -voms atlas`, or use a token with "
+            "PANDA_AUTH=oidc PANDA_AUTH_VO=atlas"
+        )
+    return "x509"
+
+
+def _client():
+    """pandaclient.Client, imported safely and pointed at the URLs in the environment."""
+    os.environ.setdefault("PANDA_BEHIND_REAL_LB", "1")
+    os.environ.setdefault("PANDA_CONFIG_ROOT", str(Path(DEFAULT_CONFIG_ROOT).expanduser()))
+    try:
+        from pandaclient import Client, openidc_utils
+    except ImportError as exc:
+        raise MissingExtraError("pandaclient", "grid", "Talking to PanDA") from exc
+    # the client reads its URLs once, at import: follow the environment as it is now
+    for variable, base, api in (
+        ("PANDA_URL", "baseURL", "server_base_path"),
+        ("PANDA_URL_SSL", "baseURLSSL", "server_base_path_ssl"),
+        ("PANDACACHE_URL", "baseURLCSRVSSL", "cache_base_path_ssl"),
+    ):
+        url = os.environ.get(variable)
+        if url:
+            parsed = urlparse(url)
+            setattr(Client, base, url)
+            setattr(Client, api, f"{parsed.scheme}://{parsed.netloc}/api/v1")
+    openidc_utils.input = _no_prompt  # the device-code login asks [y/n] on stdin: never here
+    return Client
+
+
+def _no_prompt(*_args: Any) -> str:
+    raise CredentialsError(
+        "the cached OIDC token has expired: log in again interactively with `pbook`, or set PANDA_AUTH_ID_TOKEN"
+    )
+
+
+class Gateway:
+    """PanDA calls hpogrid makes. Every method raises GridError (one clear line) when it fails."""
+
+    def __init__(self, attempts: int = 4, delay: float | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.mode = check_credentials()
+        self.attempts = max(attempts, 1)
+        self.delay = float(os.environ.get(RETRY_DELAY_VARIABLE, 2.0)) if delay is None else delay
+        self.sleep = sleep
+        self.client = _client()
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _call(self, what: str, function: Callable, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        """Call a client function, retrying transient failures; returns the client's (status, payload)."""
+        last = ""
+        for attempt in range(self.attempts):
+            if attempt:
+                self.sleep(self.delay * 2 ** (attempt - 1))
+            status, payload = self._quietly(function, *args, **kwargs)
+            if status == 0 and payload is not None:
+                return status, payload
+            if status not in (1, 255) and not 500 <= status < 600:
+                return status, payload  # a definite answer (403, 404, ...): no retry
+            last = _describe(status, payload)
+        raise Unreachable(f"PanDA {what}: {last} (after {self.attempts} attempts); {self.server_hint()}")
+
+    def _quietly(self, function: Callable, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        """The client prints tracebacks and logs on bad replies; keep them off the user's terminal."""
+        sink = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                return function(*args, **kwargs)
+        except SystemExit as exc:  # the client exits when OIDC settings are incomplete
+            raise CredentialsError(f"PanDA client refused the credentials: {sink.getvalue().strip()[-300:]}") from exc
+
+    def server_hint(self) -> str:
+        return f"server {os.environ.get('PANDA_URL_SSL', self.client.baseURLSSL)}"
+
+    def _definite(self, what: str, status: int, payload: Any) -> Any:
+        if status != 0:
+            raise GridError(f"PanDA {what}: {_describe(status, payload)}")
+        return payload
+
+    # -- calls -----------------------------------------------------------------------------------
+    def hello(self) -> None:
+        self._definite("is_alive", *self._call("is_alive", self.client.hello))
+
+    def upload(self, path: Path) -> str:
+        """Put a sandbox on the cache server (reusing an identical one); returns its name there."""
+        status, message = self._call("upload", self.client.putFile, str(path), useCacheSrv=True, reuseSandbox=True)
+        message = str(self._definite("upload", status, message))
+        if message.startswith("NewFileName:"):
+            return message.split(":", 1)[1]
+        if message != "True":
+            raise GridError(f"PanDA upload of {Path(path).name}: {message}")
+        return Path(path).name
+
+    def cache_url(self) -> str:
+        """The sourceURL jobs fetch sandboxes from."""
+        parsed = urlparse(self.client.baseURLCSRVSSL)
+        return f"{parsed.scheme}://{parsed.netloc}"
+
+    def submit(self, task_params: dict) -> Submitted:
+        """Submit a task once. A retry after a lost reply finds the first attempt's task by its unique name."""
+        for attempt in range(self.attempts):
+            if attempt:
+                self.sleep(self.delay * 2 ** (attempt - 1))
+            status, reply = self._quietly(self.client.insertTaskParams, task_params, properErrorCode=True)
+            if status in (1, 255) or 500 <= status < 600:
+                last = _describe(status, reply)
+                continue
+            if status != 0 or not isinstance(reply, (tuple, list)) or len(reply) != 2:
+                raise GridError(f"PanDA submit: {_describe(status, reply)}")
+            code, message = reply
+            found = TASK_ID.search(str(message))
+            if code == 0 and found:
+                return Submitted(int(found.group(1)), str(message))
+            if code in (1, 2) and found and attempt:
+                return Submitted(int(found.group(1)), str(message), resubmitted=True)
+            if code in (1, 2):
+                raise GridError(
+                    f"PanDA submit: a task named {task_params.get('taskName')} exists already ({message}); "
+                    "outDS must be new for every submission"
+                )
+            raise GridError(f"PanDA submit refused the task (code {code}): {message}")
+        raise Unreachable(f"PanDA submit: {last} (after {self.attempts} attempts); {self.server_hint()}")
+
+    def tasks(self, filters: dict[str, Any] | None = None, days: float | None = None, limit: int = 1000) -> list[dict]:
+        """The user's tasks (JediTaskSpec fields), newest first; filters are equality filters."""
+        since = None
+        if days is not None:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - days * 86400))
+        status, rows = self._call(
+            "task listing",
+            self.client.get_tasks_detailed_info_since,
+            since=since,
+            filters={k: str(v) for k, v in (filters or {}).items()},
+            n_tasks=limit,
+        )
+        rows = self._definite("task listing", status, rows)
+        return sorted(rows, key=lambda r: -int(r.get("jediTaskID") or 0))
+
+    def task(self, task_id: int) -> dict:
+        rows = self.tasks({"jediTaskID": task_id}, limit=1)
+        if not rows:
+            raise GridError(f"task {task_id}: no such task of yours on {self.server_hint()}")
+        return rows[0]
+
+    def task_params(self, task_id: int) -> dict:
+        status, reply = self._call("task parameters", self.client.getTaskParamsMap, task_id)
+        reply = self._definite("task parameters", status, reply)
+        code, params = reply if isinstance(reply, (list, tuple)) else (0, reply)
+        if code != 0 or not isinstance(params, dict):
+            raise GridError(f"task {task_id}: {params}")
+        return params
+
+    def kill(self, task_id: int) -> str:
+        status, reply = self._call("kill", self.client.killTask, task_id)
+        ok, message = self._definite("kill", status, reply)
+        if ok is not True:
+            raise GridError(f"task {task_id}: kill refused: {message}")
+        return f"task {task_id}: kill registered"
+
+    def retry(self, task_id: int, new_params: dict | None = None) -> str:
+        status, reply = self._call("retry", self.client.retryTask, task_id, newParams=new_params or None)
+        data, message = self._definite("retry", status, reply)
+        if data not in (0, 3, True):
+            raise GridError(f"task {task_id}: retry refused: {message}")
+        return f"task {task_id}: {message}"
+
+    def job_metadata(self, task_id: int) -> dict[int, Any]:
+        """{PandaID: metadata} of the task's finished jobs (what each job wrote as userJobMetadata.json)."""
+        status, reply = self._call("job metadata", self.client.getUserJobMetadata, task_id)
+        reply = self._definite("job metadata", status, reply)
+        out = {}
+        for panda_id, metadata in (reply or {}).items():
+            if isinstance(metadata, str):
+                with contextlib.suppress(ValueError):
+                    metadata = json.loads(metadata)
+            out[int(panda_id)] = metadata
+        return out
+
+    def hyperparameters(self, task_id: int) -> list[dict]:
+        """Points and losses of an iDDS HPO task (through PanDA's relay): [{id, parameters, loss}]."""
+        from pandaclient import idds_api
+
+        api = idds_api.get_api(compress=True, manager=True)
+        status, reply = self._call("iDDS relay", api.get_hyperparameters, workload_id=task_id, request_id=None)
+        reply = self._definite("iDDS relay", status, reply)
+        ok, result = (reply[0], reply[1]) if isinstance(reply, (list, tuple)) and len(reply) == 2 else (False, reply)
+        if ok is not True:
+            raise GridError(f"task {task_id}: iDDS relay: {result}")
+        if isinstance(result, (list, tuple)) and len(result) == 2 and isinstance(result[0], bool):
+            ok, result = result  # iDDS wraps its own (ok, data)
+            if not ok:
+                raise GridError(f"task {task_id}: iDDS: {result}")
+        return list(result or [])
+
+    def nickname(self) -> str:
+        """The grid nickname used in dataset names (user.<nickname>.…)."""
+        for variable in ("PANDA_NICKNAME", "RUCIO_ACCOUNT"):
+            if os.environ.get(variable):
+                return os.environ[variable]
+        if self.mode == "oidc":
+            _, _, name = self._quietly(self.client.get_user_name_from_token)
+            if name:
+                return str(name)
+        else:
+            from pandaclient import PsubUtils
+
+            name = self._quietly(PsubUtils.getNickname)
+            if name:
+                return str(name)
+        raise CredentialsError(
+            "cannot tell your grid nickname from the credentials: set RUCIO_ACCOUNT (or PANDA_NICKNAME)"
+        )
+
+
+def _describe(status: int, payload: Any) -> str:
+    if status == 1:
+        return f"cannot connect ({str(payload).strip()[:200]})"
+    if status == 255:
+        return "the server's reply was not a readable PanDA answer"
+    if status and 500 <= status < 600:
+        return f"server error HTTP {status}"
+    if status:
+        text = str(payload).strip().replace("\n", " ")[:200]
+        return f"HTTP {status}: {text}"
+    return str(payload)[:200]
