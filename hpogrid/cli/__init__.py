@@ -21,6 +21,8 @@ COMMANDS = {
     "search_space": ("hpogrid.cli.configs", "search_space"),
     "project": ("hpogrid.cli.project", "project"),
     "local_run": ("hpogrid.cli.local_run", "local_run"),
+    "run": ("hpogrid.cli.grid", "run"),
+    "job_run": ("hpogrid.cli.grid", "job_run"),
 }
 
 

@@ -56,7 +56,7 @@ class Recorder(Callback):
         self.metric, self.mode = hpo["metric"], hpo["mode"]
         self.extra_metrics = list(hpo["extra_metrics"])
         self.stop = dict(hpo["stop"])
-        self.source = source or {"kind": "local", "run": run_id}
+        self.source = {"kind": "local", "run": run_id, **(source or {})}
         self.last: dict[str, dict] = {}
         self.started: dict[str, float] = {}
         self.running: set[str] = set()

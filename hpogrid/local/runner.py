@@ -24,6 +24,7 @@ from hpogrid.space.model import SearchSpace
 RUNS = "runs"
 RAY_DIR = "ray"
 ADDRESS_VARIABLE = "HPOGRID_RAY_ADDRESS"
+CPUS_VARIABLE = "HPOGRID_NUM_CPUS"  # CPUs a local Ray may use (default: all of this machine's)
 # Ray settings for fast short trials: our record writer replaces Ray's own loggers
 RAY_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
@@ -41,6 +42,7 @@ class RunOptions:
     search_points: list[dict] = field(default_factory=list)
     quiet: bool = False
     retries: int = 0
+    source: dict | None = None  # where the trials ran, kept in every record (default: this local run)
 
 
 @dataclass
@@ -113,7 +115,8 @@ def _start_ray(address: str | None, quiet: bool) -> bool:
     address = address or os.environ.get(ADDRESS_VARIABLE)
     kwargs = {"include_dashboard": False, "log_to_driver": not quiet, "logging_level": logging.WARNING}
     if not address:
-        ray.init(address="local", num_cpus=os.cpu_count(), **kwargs)
+        cpus = os.environ.get(CPUS_VARIABLE, "")
+        ray.init(address="local", num_cpus=int(cpus) if cpus.isdigit() and int(cpus) else os.cpu_count(), **kwargs)
         return True
     hint = "check that `ray start --head` runs there"
     if not _accepts_connections(address):
@@ -254,7 +257,7 @@ def _tuner(
         name=RAY_DIR,
         storage_path=storage,
         stop=hpo["stop"] or None,
-        callbacks=[Recorder(run_dir, run_id, space, hpo, total, quiet=options.quiet)],
+        callbacks=[Recorder(run_dir, run_id, space, hpo, total, quiet=options.quiet, source=options.source)],
         verbose=1 if hpo["verbose"] else 0,
         failure_config=tune.FailureConfig(max_failures=options.retries),
         # keep every checkpoint: num_to_keep forces an experiment snapshot per kept checkpoint (slow)

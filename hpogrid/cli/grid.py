@@ -1,0 +1,134 @@
+"""Grid commands: `hpogrid run` (submit, --dry-run, --emulate) and `hpogrid job_run` (inside a job)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hpogrid.cli.output import echo_json
+
+
+@click.command(
+    "run",
+    help="Run a project on the grid: ONE PanDA task of N jobs sharing the project's trials.\n\n"
+    "Grid points are dealt out between the jobs and every job gets its own seed, so no two jobs run "
+    "the same point. Model-based searches do not share what they learn between jobs: use "
+    "`hpogrid submit_idds` for a coordinated search.\n\n"
+    "\b\nExamples:\n  hpogrid run simple_objective --n_jobs 3\n"
+    "  hpogrid run mnist_cnn --site ANALY_BNL_GPU_ARC --time 12 --dry-run\n"
+    "  hpogrid run mnist_cnn --n_jobs 2 --emulate      # the exact grid payload, on this machine",
+)
+@click.argument("project")
+@click.option(
+    "--n_jobs",
+    "--n-jobs",
+    "n_jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Jobs of the task (they share num_trials).",
+)
+@click.option("--site", metavar="SITES", help="Grid site(s), comma-separated; overrides grid_config.site.")
+@click.option(
+    "--time",
+    "time_hours",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="HOURS",
+    help="Maximum wall time per job in hours (prun --maxWalltime).",
+)
+@click.option("--memory", type=click.IntRange(min=0), default=0, metavar="MB", help="Memory per core (prun --memory).")
+@click.option(
+    "--architecture",
+    metavar="SPEC",
+    help="Hardware requirement (prun --architecture); default '&nvidia' for GPU sites.",
+)
+@click.option(
+    "--dry-run",
+    "--dry_run",
+    "dry",
+    is_flag=True,
+    help="Print the task parameters and the job command as JSON; submit nothing.",
+)
+@click.option(
+    "--emulate",
+    is_flag=True,
+    help="Run every job here exactly as on the grid (same sandbox, command, metadata); no server.",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --emulate: a local file standing in for grid_config.inDS (repeatable).",
+)
+def run(project, n_jobs, site, time_hours, memory, architecture, dry, emulate, inputs):
+    import datetime as dt
+
+    from hpogrid.grid import submit as grid
+    from hpogrid.project import ProjectStore
+
+    if dry and emulate:
+        raise click.UsageError("--dry-run and --emulate cannot be combined")
+    if inputs and not emulate:
+        raise click.UsageError("--input is for --emulate; on the grid the inputs are grid_config.inDS")
+    loaded = ProjectStore().load(project)
+    request = grid.RunRequest(
+        n_jobs=n_jobs,
+        site=site,
+        time_hours=time_hours,
+        memory_mb=memory,
+        architecture=architecture,
+        cli_params=grid.describe_command(sys.argv[1:] if sys.argv[1:2] == ["run"] else ["run", project]),
+    )
+    if dry:
+        echo_json(grid.dry_run(loaded, request))
+        return 0
+    if emulate:
+        folder = loaded.path / "runs" / ("emulate-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3])
+        runs = grid.emulate(loaded, request, folder, list(inputs), log=lambda line: click.echo(line, err=True))
+        done = sum(r.status == "finished" for r in runs)
+        click.echo(f"Emulated {len(runs)} job(s): {done} finished. Job folders: {folder}")
+        best = _best(runs)
+        if best:
+            click.echo(f"Best config: {best['config']}  {best['metric']} = {best['value']}")
+        return 0 if done == len(runs) else 1
+    submission = grid.submit(loaded, request)
+    again = " (found after a retry: submitted once)" if submission.resubmitted else ""
+    click.echo(f"Submitted task {submission.task_id}{again}: {n_jobs} job(s), outDS {submission.out_ds}")
+    click.echo(f"Follow it: hpogrid tasks show --jeditaskid {submission.task_id}   ({submission.link})")
+    return 0
+
+
+def _best(runs) -> dict | None:
+    tops = []
+    for run in runs:
+        meta = run.metadata or {}
+        if meta.get("best"):
+            tops.append({**meta["best"], "metric": meta["metric"], "mode": meta["mode"]})
+    if not tops:
+        return None
+    pick = min if tops[0]["mode"] == "min" else max
+    return pick(tops, key=lambda t: t["value"])
+
+
+@click.command(
+    "job_run",
+    help="Inside a grid job: run this job's share of a project (the task's payload calls this).\n\n"
+    "Reads the project from the unpacked sandbox in the current folder, unpacks *.tar.gz inputs, runs "
+    "the share with the local_run engine, writes userJobMetadata.json and hpogrid_trials.jsonl. "
+    "Exit 75 means preempted (SIGTERM/SIGUSR1), not failed.\n\n"
+    "\b\nExample (what a job runs):\n  python3 -m hpogrid job_run mnist_cnn --seq 2 --n-jobs 3 --seed 1234",
+)
+@click.argument("project")
+@click.option("--seq", type=int, required=True, help="The job's serial number in its task (1..N).")
+@click.option("--n-jobs", "--n_jobs", "n_jobs", type=click.IntRange(min=1), required=True, help="Jobs of the task.")
+@click.option("--seed", type=click.IntRange(min=0), required=True, help="The task's base seed.")
+def job_run(project, seq, n_jobs, seed):
+    from hpogrid.grid.job import JobIdentity, run_job
+
+    code = run_job(project, JobIdentity.of(seq, n_jobs, seed), Path.cwd())
+    click.echo(f"job {seq} of {n_jobs}: exit {code}")
+    return code

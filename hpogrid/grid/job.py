@@ -1,0 +1,163 @@
+"""What a grid job runs (`hpogrid job_run`): its share of the project's search, in its work directory.
+
+The work directory holds the unpacked sandbox (hpogrid.grid.sandbox) and, staged by the pilot, the
+task's input files. The job
+1. unpacks the *.tar.gz / *.tgz inputs into the data directory (the work directory, as the README says);
+2. runs its share (hpogrid.grid.share) through exactly the local_run runner;
+3. writes the run summary plus the job's identity to userJobMetadata.json (PanDA job metadata,
+   < 1 MB) and the trial records to hpogrid_trials.jsonl (an output file of the task).
+On SIGTERM or SIGUSR1 (preemption) it stops the search, keeps every finished trial, writes both
+files with status "preempted" and exits with EXIT_PREEMPTED instead of a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpogrid.errors import HpogridError
+from hpogrid.fileio import write_json_atomic
+from hpogrid.grid.taskparams import INPUT_LIST
+
+METADATA_FILE = "userJobMetadata.json"
+TRIALS_OUTPUT = "hpogrid_trials.jsonl"
+METADATA_LIMIT = 1_000_000
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later", not a failure of the payload
+EXIT_FAILED = 1
+
+
+@dataclass(frozen=True)
+class JobIdentity:
+    seq: int
+    index: int
+    n_jobs: int
+    base_seed: int
+
+    @classmethod
+    def of(cls, seq: int, n_jobs: int, base_seed: int) -> JobIdentity:
+        if n_jobs < 1 or seq < 0:
+            raise HpogridError(f"--seq {seq} / --n-jobs {n_jobs}: expected a job serial number and n_jobs >= 1")
+        # PanDA numbers the jobs of a task 1..N: job i runs share i-1 (a retried job keeps its number)
+        return cls(seq, (seq - 1) % n_jobs, n_jobs, base_seed)
+
+
+def input_files(workdir: Path) -> list[Path]:
+    """The task's input files in the work directory (listed by the job wrapper when there is a list)."""
+    listing = workdir / INPUT_LIST
+    if not listing.is_file():
+        return []
+    names = json.loads(listing.read_text() or "[]")
+    return [workdir / Path(str(n)).name for n in names if (workdir / Path(str(n)).name).is_file()]
+
+
+def unpack_inputs(workdir: Path, data_dir: Path) -> list[str]:
+    from hpogrid.grid.sandbox import unpack
+
+    unpacked = []
+    for path in input_files(workdir):
+        if path.name.endswith((".tar.gz", ".tgz")):
+            unpack(path, data_dir)
+            unpacked.append(path.name)
+    return unpacked
+
+
+class Preemption:
+    """SIGTERM/SIGUSR1 -> stop the search the way Ctrl-C does (finished trials are kept)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __enter__(self) -> Preemption:
+        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGUSR1)}
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is None:
+            self.signal = signum
+            signal.raise_signal(signal.SIGINT)  # Ray Tune ends fit() cleanly on SIGINT
+
+    def __exit__(self, *exc) -> bool:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return bool(exc[0] is KeyboardInterrupt and self.signal is not None)
+
+
+def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
+    """Run the job's share in workdir; returns the exit code (0, EXIT_PREEMPTED or EXIT_FAILED)."""
+    from hpogrid.grid.share import job_share
+    from hpogrid.local.runner import CPUS_VARIABLE, RunOptions, run
+    from hpogrid.project import Project, ProjectStore
+    from hpogrid.results import TRIALS_FILE
+
+    workdir = workdir.resolve()
+    os.environ["HPOGRID_BASE_PATH"] = str(workdir)
+    os.environ.setdefault("HPOGRID_WORK_DIR", str(workdir))
+    data_dir = Path(os.environ.setdefault("HPOGRID_DATA_DIR", str(workdir)))
+    project = ProjectStore(workdir / "projects").load(project_name)
+    unpack_inputs(workdir, data_dir)
+    share = job_share(project.search_space, project.hpo_config, job.n_jobs, job.index, job.base_seed)
+    data = json.loads(json.dumps(project.data))
+    data["configs"]["hpo_config"], data["configs"]["search_space"] = share.hpo_config, share.search_space
+    mine = Project(project.name, project.path, data)
+    source = {
+        "kind": "grid",
+        "task": _int(os.environ.get("PanDA_TaskID") or os.environ.get("JEDITASKID")),
+        "job": _int(os.environ.get("PandaID")),
+        "site": os.environ.get("PANDA_SITE_NAME") or os.environ.get("PILOT_SITENAME"),
+        "index": job.index,
+        "n_jobs": job.n_jobs,
+    }
+    if os.environ.get("ATHENA_CORE_NUMBER", "").isdigit():  # the cores the pilot gave this job
+        os.environ.setdefault(CPUS_VARIABLE, os.environ["ATHENA_CORE_NUMBER"])
+    status, error = "failed", None
+    with Preemption() as preemption:
+        try:
+            result = run(mine, RunOptions(search_points=share.points, quiet=True, source=source))
+            status = "finished" if result.summary["status"] == "finished" else "failed"
+        except Exception as exc:  # the job must still leave its metadata and records
+            error = f"{type(exc).__name__}: {exc}"
+    if preemption.signal is not None:
+        status = "preempted"
+    summary, run_dir = _last_run(mine)
+    if run_dir is not None and (run_dir / TRIALS_FILE).is_file():
+        shutil.copyfile(run_dir / TRIALS_FILE, workdir / TRIALS_OUTPUT)
+    else:
+        (workdir / TRIALS_OUTPUT).write_text("")
+    write_metadata(workdir, summary, source, status, error)
+    if error:
+        raise HpogridError(f"job {job.seq} of {job.n_jobs} failed: {error}")
+    return {"finished": 0, "preempted": EXIT_PREEMPTED}.get(status, EXIT_FAILED)
+
+
+def _last_run(project) -> tuple[dict | None, Path | None]:
+    from hpogrid.local.runner import runs_dir
+    from hpogrid.results import read_summary
+
+    runs = sorted(p for p in runs_dir(project).glob("*") if p.is_dir())
+    return (read_summary(runs[-1]), runs[-1]) if runs else (None, None)
+
+
+def write_metadata(workdir: Path, summary: dict | None, source: dict, status: str, error: str | None = None) -> dict:
+    """userJobMetadata.json: the run summary and the job, cut to PanDA's 1 MB if ever needed."""
+    job = {**source, "status": status, "host": socket.gethostname(), "error": error}
+    metadata = {**(summary or {}), "job": job}
+    metadata["job_status"] = status
+    text = json.dumps(metadata)
+    while len(text.encode()) > METADATA_LIMIT and metadata.get("trials"):
+        metadata["trials"] = metadata["trials"][: len(metadata["trials"]) // 2]
+        metadata["trials_cut"] = True
+        text = json.dumps(metadata)
+    write_json_atomic(workdir / METADATA_FILE, metadata)
+    return metadata
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None

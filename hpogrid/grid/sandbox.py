@@ -1,0 +1,90 @@
+"""The sandbox a grid job unpacks into its work directory.
+
+    projects/<name>/project.json      the project (its four configs)
+    projects/<name>/scripts/...       the training scripts
+    hpogrid_pkg/hpogrid/...           this very hpogrid (the job runs the submitter's version)
+
+Never packed: dotfiles and dot-folders, caches, run outputs, and anything that looks like a
+credential (grid proxies, keys, tokens). The archive is byte-for-byte reproducible (sorted entries,
+fixed times and owners), so PanDA's cache recognises an unchanged project and reuses it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import hashlib
+import io
+import tarfile
+import uuid
+from pathlib import Path
+
+import hpogrid
+from hpogrid.errors import HpogridError
+from hpogrid.project import PROJECT_FILE, SCRIPTS, Project
+
+PACKAGE_DIR = "hpogrid_pkg"
+SIZE_LIMIT = 10 * 1024 * 1024  # what PanDA's cache takes for a no-build sandbox
+CREDENTIALS = ("x509up_*", "*.pem", "*.p12", "*.pfx", "*.key", "*.proxy", "auth_token", "id_token*", "*.jwt")
+SKIPPED = ("__pycache__", "*.pyc", "*.pyo", ".*")
+
+
+def _skipped(name: str) -> bool:
+    lowered = name.lower()
+    return any(fnmatch.fnmatch(lowered, pattern) for pattern in SKIPPED + CREDENTIALS)
+
+
+def _files(root: Path) -> list[Path]:
+    return [
+        path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink() and not any(map(_skipped, path.relative_to(root).parts))
+    ]
+
+
+def members(project: Project) -> list[tuple[str, Path]]:
+    """(name in the archive, file on disk) of everything a job of this project needs."""
+    entries = [(f"projects/{project.name}/{PROJECT_FILE}", project.path / PROJECT_FILE)]
+    scripts = project.path / SCRIPTS
+    entries += [(f"projects/{project.name}/{SCRIPTS}/{p.relative_to(scripts).as_posix()}", p) for p in _files(scripts)]
+    package = Path(hpogrid.__file__).resolve().parent
+    entries += [
+        (f"{PACKAGE_DIR}/hpogrid/{p.relative_to(package).as_posix()}", p)
+        for p in _files(package)
+        if p.suffix in (".py", ".json", ".typed")
+    ]
+    return entries
+
+
+def build(project: Project, folder: Path) -> Path:
+    """Write the job sandbox of a project into folder; returns its path (jobO.<id>.tar.gz)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, path in members(project):
+            info = tarfile.TarInfo(name)
+            data = path.read_bytes()
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0, filename="") as gz:
+        gz.write(raw.getvalue())
+    content = packed.getvalue()
+    if len(content) > SIZE_LIMIT:
+        raise HpogridError(
+            f"project '{project.name}': the job sandbox is {len(content) / 1e6:.1f} MB, over the grid's 10 MB "
+            "limit; keep data out of the scripts folder and give it as a dataset (grid_config.inDS)"
+        )
+    digest = uuid.UUID(hashlib.sha256(content).hexdigest()[:32])  # same content, same name
+    path = Path(folder) / f"jobO.{digest}.tar.gz"
+    path.write_bytes(content)
+    return path
+
+
+def unpack(archive: Path, target: Path) -> None:
+    """Unpack a sandbox (or any input tarball) safely: nothing outside target, no links or devices."""
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise HpogridError(f"cannot unpack {Path(archive).name}: {exc}") from exc

@@ -1,0 +1,174 @@
+"""`hpogrid run`: a project as ONE PanDA task of N jobs (or its dry run, or its emulation here).
+
+Every submission is remembered in projects/<name>/grid/submissions.jsonl (task id, outDS, jobs,
+seed, time), which `hpogrid tasks` and `hpogrid report` read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import secrets
+import shlex
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpogrid.errors import HpogridError
+from hpogrid.grid.job import TRIALS_OUTPUT
+from hpogrid.grid.payload import job_command
+from hpogrid.grid.share import SEED_LIMIT, planned_total
+from hpogrid.grid.taskparams import GPU_ARCHITECTURE, TaskSpec, prun_task_params
+from hpogrid.project import Project
+
+GRID_DIR = "grid"
+SUBMISSIONS = "submissions.jsonl"
+DEFAULT_OUTDS = "user.{user}.hpogrid.{project}.{timestamp}"
+BIGPANDA = "https://bigpanda.cern.ch"
+
+
+@dataclass
+class RunRequest:
+    """What the user asked `hpogrid run` for."""
+
+    n_jobs: int = 1
+    site: str | None = None  # overrides grid_config.site (comma-separated)
+    time_hours: int = 0
+    memory_mb: int = 0
+    architecture: str | None = None
+    cli_params: str = "hpogrid run"
+    extra: dict = field(default_factory=dict)
+
+
+def out_ds(project: Project, nickname: str, now: dt.datetime | None = None) -> str:
+    template = project.grid_config.get("outDS") or DEFAULT_OUTDS
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%d%H%M%S")
+    return template.format(user=nickname, project=project.name, timestamp=stamp)
+
+
+def plan(
+    project: Project, request: RunRequest, nickname: str, archive: str | None, source_url: str
+) -> tuple[dict, str, int]:
+    """(task parameters, payload command, base seed) of a submission. Pure apart from the seed draw."""
+    hpo, grid = project.hpo_config, project.grid_config
+    total = planned_total(project.search_space, hpo)
+    if not 1 <= request.n_jobs <= total:
+        raise HpogridError(
+            f"--n_jobs: got {request.n_jobs}, expected 1 to {total} (the project runs {total} trials in all)"
+        )
+    base_seed = hpo["seed"] if hpo.get("seed") is not None else secrets.randbelow(SEED_LIMIT)
+    command = job_command(project.name, request.n_jobs, base_seed)
+    sites = tuple(s.strip() for s in (request.site.split(",") if request.site else grid["site"]) if s.strip())
+    wants_gpu = any("GPU" in s.upper() for s in sites) or float((hpo.get("resource") or {}).get("gpu", 0) or 0) > 0
+    spec = TaskSpec(
+        out_ds=out_ds(project, nickname),
+        container=grid["container"],
+        exec_command=command,
+        nickname=nickname,
+        n_jobs=request.n_jobs,
+        sites=sites,
+        architecture=request.architecture
+        if request.architecture is not None
+        else (GPU_ARCHITECTURE if wants_gpu else ""),
+        in_ds=grid.get("inDS"),
+        outputs=(TRIALS_OUTPUT,),
+        auto_retry=bool(grid.get("retry")),
+        memory_mb=request.memory_mb,
+        walltime_hours=request.time_hours,
+        archive=archive,
+        source_url=source_url,
+        cli_params=request.cli_params,
+        os_info=platform.platform(),
+        extra=request.extra,
+    )
+    return prun_task_params(spec), command, base_seed
+
+
+def remember(project: Project, entry: dict) -> None:
+    """Append a submission to the project's record (one JSON line, flushed and synced)."""
+    import os
+
+    folder = project.path / GRID_DIR
+    folder.mkdir(exist_ok=True)
+    with open(folder / SUBMISSIONS, "a") as handle:
+        handle.write(json.dumps(entry) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def submissions(project: Project) -> list[dict]:
+    path = project.path / GRID_DIR / SUBMISSIONS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class Submission:
+    task_id: int
+    out_ds: str
+    n_jobs: int
+    base_seed: int
+    resubmitted: bool
+
+    @property
+    def link(self) -> str:
+        return f"{BIGPANDA}/task/{self.task_id}/"
+
+
+def submit(project: Project, request: RunRequest) -> Submission:
+    """Build the sandbox, upload it (reused when unchanged), submit the task once and remember it."""
+    from hpogrid.grid import sandbox
+    from hpogrid.grid.gateway import Gateway
+
+    gateway = Gateway()
+    nickname = gateway.nickname()
+    plan(project, request, nickname, None, gateway.cache_url())  # every check before anything is sent
+    with tempfile.TemporaryDirectory(prefix="hpogrid-sandbox-") as folder:
+        archive = gateway.upload(sandbox.build(project, Path(folder)))
+    params, _, seed = plan(project, request, nickname, archive, gateway.cache_url())
+    submitted = gateway.submit(params)
+    entry = {
+        "task_id": submitted.task_id,
+        "outDS": params["taskName"].rstrip("/"),
+        "n_jobs": request.n_jobs,
+        "seed": seed,
+        "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "kind": "prun",
+    }
+    remember(project, entry)
+    return Submission(submitted.task_id, entry["outDS"], request.n_jobs, seed, submitted.resubmitted)
+
+
+def dry_run(project: Project, request: RunRequest, nickname: str | None = None) -> dict:
+    """What `run` would submit: task parameters and payload command; nothing is uploaded or sent."""
+    from hpogrid.grid import sandbox
+
+    params, command, seed = plan(project, request, nickname or "<nickname>", "<sandbox>", "<cache server>")
+    files = [name for name, _ in sandbox.members(project)]
+    return {"task_parameters": params, "payload": command, "seed": seed, "sandbox": files}
+
+
+def emulate(project: Project, request: RunRequest, folder: Path, inputs: list[Path] = (), log=print) -> list:
+    """Run every job of the task here, one after the other, exactly as the grid would (no server).
+    inputs: local files standing in for grid_config.inDS."""
+    from hpogrid.grid import jobexec, sandbox
+
+    folder.mkdir(parents=True)
+    archive = sandbox.build(project, folder)
+    if inputs and not project.grid_config.get("inDS"):
+        raise HpogridError("--input: the project's grid_config has no inDS for the files to stand in for")
+    params, command, _ = plan(project, request, "emulated", archive.name, folder.as_uri())
+    (folder / "task_parameters.json").write_text(json.dumps(params, indent=1))
+    runs = []
+    for seq in range(1, request.n_jobs + 1):
+        log(f"job {seq}/{request.n_jobs}: {command.replace('%RNDM:0', str(seq))}")
+        run = jobexec.run_job(params, seq, folder / f"job_{seq}", archive, list(inputs), task_id=0, panda_id=seq)
+        log(f"job {seq}/{request.n_jobs}: {run.status} (exit {run.exit_code}, {run.duration_s:.1f} s) in {run.workdir}")
+        runs.append(run)
+    return runs
+
+
+def describe_command(args: list[str]) -> str:
+    return "hpogrid " + shlex.join(args)
