@@ -60,7 +60,7 @@ HPOGRID = textwrap.dedent(
     from hpogrid.local import runner
     from hpogrid.project import ProjectStore
 
-    original, shutdown = runner._start_ray, ray.shutdown
+    original, shutdown = runner.start_ray, ray.shutdown
     marks = {}
     def timed_start(*args, **kwargs):
         t0 = time.time()
@@ -70,7 +70,7 @@ HPOGRID = textwrap.dedent(
     def timed_shutdown(*args, **kwargs):
         marks["end"] = time.time()  # like the plain script: Ray's shutdown is not timed
         return shutdown(*args, **kwargs)
-    runner._start_ray, ray.shutdown = timed_start, timed_shutdown
+    runner.start_ray, ray.shutdown = timed_start, timed_shutdown
     result = runner.run(ProjectStore().load("bench"), runner.RunOptions(quiet=True))
     end = marks["end"]
     ends = sorted(r.end for r in result.records)

@@ -109,3 +109,21 @@ def _runs_release_their_resources(request):
         if time.time() > deadline:
             pytest.fail(f"the run left CPUs held: {ray.available_resources()} of {ray.cluster_resources()}")
         time.sleep(0.2)
+
+
+@pytest.fixture
+def panda(tmp_path, monkeypatch):
+    """A local PanDA-compatible server (tests/panda_server.py) with the real panda-client pointed at it."""
+    pytest.importorskip("pandaclient")
+    from tests.panda_server import PandaServer
+
+    server = PandaServer(tmp_path / "panda-server", slots=2)
+    for key, value in server.client_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PANDA_CONFIG_ROOT", str(tmp_path / "panda-config"))
+    monkeypatch.setenv("HPOGRID_GRID_RETRY_DELAY", "0.05")
+    for key in ("X509_USER_PROXY", "RUCIO_ACCOUNT", "PANDA_NICKNAME"):
+        monkeypatch.delenv(key, raising=False)
+    server.state.job_env = {"HPOGRID_NUM_CPUS": "1"}
+    yield server
+    server.stop()

@@ -66,7 +66,7 @@ def loss_of(config: dict) -> float:
     return namespace["loss_of"](config)
 
 
-def make_project(tmp_path: Path, name: str, source: str, model: str, hpo: dict, space=None, param=None):
+def make_project(tmp_path: Path, name: str, source: str, model: str, hpo: dict, space=None, param=None, grid=None):
     script = tmp_path / f"{name}.py"
     script.write_text(textwrap.dedent(source))
     refs = {
@@ -74,6 +74,8 @@ def make_project(tmp_path: Path, name: str, source: str, model: str, hpo: dict, 
         "model_config": {"script": script.name, "model": model, "param": param or {}},
         "search_space": space or SPACE,
     }
+    if grid is not None:
+        refs["grid_config"] = grid
     store = ProjectStore()
     store.create(name, refs, script)
     return store.load(name)

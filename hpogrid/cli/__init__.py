@@ -23,6 +23,7 @@ COMMANDS = {
     "local_run": ("hpogrid.cli.local_run", "local_run"),
     "run": ("hpogrid.cli.grid", "run"),
     "job_run": ("hpogrid.cli.grid", "job_run"),
+    "tasks": ("hpogrid.cli.tasks", "tasks"),
 }
 
 

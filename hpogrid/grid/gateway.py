@@ -97,6 +97,12 @@ def _client():
             setattr(Client, base, url)
             setattr(Client, api, f"{parsed.scheme}://{parsed.netloc}/api/v1")
     openidc_utils.input = _no_prompt  # the device-code login asks [y/n] on stdin: never here
+    import logging
+
+    quiet = logging.getLogger("panda-client")  # the client logs its failures to stdout; we report them
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
     return Client
 
 
@@ -137,6 +143,8 @@ class Gateway:
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 return function(*args, **kwargs)
+        except ValueError:  # the client parses a 200 reply as JSON without a guard
+            return 255, None
         except SystemExit as exc:  # the client exits when OIDC settings are incomplete
             raise CredentialsError(f"PanDA client refused the credentials: {sink.getvalue().strip()[-300:]}") from exc
 
@@ -287,7 +295,7 @@ def _describe(status: int, payload: Any) -> str:
     if status == 1:
         return f"cannot connect ({str(payload).strip()[:200]})"
     if status == 255:
-        return "the server's reply was not a readable PanDA answer"
+        return "no usable reply (an HTTP error, a lost connection or a body that is not a PanDA answer)"
     if status and 500 <= status < 600:
         return f"server error HTTP {status}"
     if status:

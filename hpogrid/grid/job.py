@@ -17,6 +17,8 @@ import os
 import shutil
 import signal
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,19 +69,29 @@ def unpack_inputs(workdir: Path, data_dir: Path) -> list[str]:
 
 
 class Preemption:
-    """SIGTERM/SIGUSR1 -> stop the search the way Ctrl-C does (finished trials are kept)."""
+    """SIGTERM/SIGUSR1 (the pilot preempting the job): stop the search the way Ctrl-C does, and if
+    the run cannot end by itself within `grace` seconds (the pilot signals every process of the job,
+    Ray's included), call `finish` (which writes what finished) and exit with EXIT_PREEMPTED."""
 
-    def __init__(self) -> None:
+    def __init__(self, finish, grace: float = 3.0) -> None:
         self.signal: int | None = None
+        self.finish, self.grace = finish, grace
 
     def __enter__(self) -> Preemption:
         self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGUSR1)}
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.signal is None:
-            self.signal = signum
-            signal.raise_signal(signal.SIGINT)  # Ray Tune ends fit() cleanly on SIGINT
+        if self.signal is not None:
+            return
+        self.signal = signum
+        threading.Thread(target=self._deadline, daemon=True).start()
+        signal.raise_signal(signal.SIGINT)  # Ray Tune ends fit() cleanly on SIGINT
+
+    def _deadline(self) -> None:
+        time.sleep(self.grace)  # lets the main thread finish a record it is appending
+        self.finish()
+        os._exit(EXIT_PREEMPTED)
 
     def __exit__(self, *exc) -> bool:
         for signum, handler in self.previous.items():
@@ -89,10 +101,11 @@ class Preemption:
 
 def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
     """Run the job's share in workdir; returns the exit code (0, EXIT_PREEMPTED or EXIT_FAILED)."""
+    import ray
+
     from hpogrid.grid.share import job_share
-    from hpogrid.local.runner import CPUS_VARIABLE, RunOptions, run
+    from hpogrid.local.runner import CPUS_VARIABLE, RAY_ENV, RunOptions, run, start_ray
     from hpogrid.project import Project, ProjectStore
-    from hpogrid.results import TRIALS_FILE
 
     workdir = workdir.resolve()
     os.environ["HPOGRID_BASE_PATH"] = str(workdir)
@@ -114,32 +127,52 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
     }
     if os.environ.get("ATHENA_CORE_NUMBER", "").isdigit():  # the cores the pilot gave this job
         os.environ.setdefault(CPUS_VARIABLE, os.environ["ATHENA_CORE_NUMBER"])
+    once = threading.Lock()
+
+    def finish(status: str, error: str | None = None) -> None:
+        """Write the job's outputs from what is on disk now; only the first call does."""
+        if not once.acquire(blocking=False):
+            return
+        run_dir = _last_run_dir(mine)
+        summary = None
+        if run_dir is not None:
+            from hpogrid.local.runner import rewrite_summary
+            from hpogrid.results import TRIALS_FILE
+
+            summary = rewrite_summary(mine, run_dir, "finished" if status == "finished" else "interrupted")
+            if (run_dir / TRIALS_FILE).is_file():
+                shutil.copyfile(run_dir / TRIALS_FILE, workdir / TRIALS_OUTPUT)
+        if not (workdir / TRIALS_OUTPUT).is_file():
+            (workdir / TRIALS_OUTPUT).write_text("")
+        write_metadata(workdir, summary, source, status, error)
+
     status, error = "failed", None
-    with Preemption() as preemption:
-        try:
-            result = run(mine, RunOptions(search_points=share.points, quiet=True, source=source))
-            status = "finished" if result.summary["status"] == "finished" else "failed"
-        except Exception as exc:  # the job must still leave its metadata and records
-            error = f"{type(exc).__name__}: {exc}"
+    os.environ.update(RAY_ENV)
+    started = start_ray(None, quiet=False)
+    try:
+        # installed after Ray's start: Ray sets its own SIGTERM handler, which would end the job at once
+        with Preemption(lambda: finish("preempted")) as preemption:
+            try:
+                result = run(mine, RunOptions(search_points=share.points, quiet=True, source=source))
+                status = "finished" if result.summary["status"] == "finished" else "failed"
+            except Exception as exc:  # the job must still leave its metadata and records
+                error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if started:
+            ray.shutdown()
     if preemption.signal is not None:
         status = "preempted"
-    summary, run_dir = _last_run(mine)
-    if run_dir is not None and (run_dir / TRIALS_FILE).is_file():
-        shutil.copyfile(run_dir / TRIALS_FILE, workdir / TRIALS_OUTPUT)
-    else:
-        (workdir / TRIALS_OUTPUT).write_text("")
-    write_metadata(workdir, summary, source, status, error)
-    if error:
+    finish(status, error)
+    if error and status != "preempted":
         raise HpogridError(f"job {job.seq} of {job.n_jobs} failed: {error}")
     return {"finished": 0, "preempted": EXIT_PREEMPTED}.get(status, EXIT_FAILED)
 
 
-def _last_run(project) -> tuple[dict | None, Path | None]:
+def _last_run_dir(project) -> Path | None:
     from hpogrid.local.runner import runs_dir
-    from hpogrid.results import read_summary
 
     runs = sorted(p for p in runs_dir(project).glob("*") if p.is_dir())
-    return (read_summary(runs[-1]), runs[-1]) if runs else (None, None)
+    return runs[-1] if runs else None
 
 
 def write_metadata(workdir: Path, summary: dict | None, source: dict, status: str, error: str | None = None) -> dict:

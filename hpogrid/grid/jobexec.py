@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -98,9 +99,12 @@ def run_job(
     panda_id: int = 0,
     env: dict[str, str] | None = None,
     timeout: float | None = None,
-    preempt_after: float | None = None,
+    preempt_after: float | Callable[[Path], bool] | None = None,
 ) -> JobRun:
-    """Run job `seq` of the task in workdir (created; must not exist). Returns its outcome."""
+    """Run job `seq` of the task in workdir (created; must not exist). Returns its outcome.
+
+    preempt_after: preempt the job (SIGTERM to its processes, as a pilot does) after so many seconds,
+    or as soon as preempt_after(workdir) is true."""
     workdir.mkdir(parents=True)
     names = [p.name for p in inputs]
     args = parse_arguments(argument_line(task_params, seq, task_id, names))
@@ -136,10 +140,8 @@ def run_job(
         )
         try:
             if preempt_after is not None:
-                try:
-                    process.wait(timeout=preempt_after)
-                except subprocess.TimeoutExpired:
-                    preempted = True
+                preempted = _wait_for_preemption(process, workdir, preempt_after)
+                if preempted:
                     _signal_payload(process.pid, signal.SIGTERM)
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -159,6 +161,16 @@ def run_job(
         except ValueError:
             metadata = None
     return JobRun(seq, workdir, process.returncode, metadata, outputs, preempted, round(time.time() - started, 3))
+
+
+def _wait_for_preemption(process: subprocess.Popen, workdir: Path, when: float | Callable[[Path], bool]) -> bool:
+    """Wait until the preemption moment (True) or the end of the job (False)."""
+    deadline = time.time() + when if isinstance(when, (int, float)) else None
+    while process.poll() is None:
+        if (deadline is not None and time.time() >= deadline) or (deadline is None and when(workdir)):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _signal_payload(pid: int, signum: int) -> None:

@@ -105,7 +105,7 @@ def _resources(hpo: dict) -> dict:
     return share
 
 
-def _start_ray(address: str | None, quiet: bool) -> bool:
+def start_ray(address: str | None, quiet: bool) -> bool:
     """Start (or attach to) Ray unless this process already has it; True if we started it."""
     import ray
 
@@ -187,7 +187,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
     os.environ.update(env)
     import ray.tune  # noqa: F401 - the 2 s import, before Ray starts rather than inside the run
 
-    started_ray = _start_ray(options.address, options.quiet)
+    started_ray = start_ray(options.address, options.quiet)
     from hpogrid.local.algorithms import planned_trials
 
     status, total = "interrupted", planned_trials(space, hpo)[1]
@@ -279,6 +279,17 @@ def _quiet_ray_result_loading() -> None:
 
     for name in ("ray.tune.result_grid", "ray.tune.analysis.experiment_analysis", "ray.tune.tuner", "ray.tune"):
         logging.getLogger(name).addFilter(_Drop())
+
+
+def rewrite_summary(project: Project, run_dir: Path, status: str) -> dict:
+    """The summary of a run from its journal as it is now (for a run ended from outside, e.g. preempted)."""
+    previous = read_summary(run_dir) or {}
+    records = Journal(run_dir).records()
+    space = SearchSpace.parse(project.search_space)
+    total = previous.get("num_trials", len(records))
+    return _write(
+        project, space, run_dir, run_dir.name, status, previous.get("start", now_iso()), now_iso(), total, records
+    )
 
 
 def _write(project, space, run_dir, run_id, status, start, end, total, records: list[TrialRecord]) -> dict:

@@ -1,0 +1,128 @@
+"""`hpogrid tasks show|kill|retry`: follow and steer grid tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hpogrid.cli.output import echo_json, echo_table
+
+
+@click.group("tasks", help="Follow and steer your grid tasks (PanDA server API; BigPanDA links to click).")
+def tasks() -> None:
+    pass
+
+
+@tasks.command(
+    "show",
+    help="List your recent tasks.\n\n\b\nExamples:\n  hpogrid tasks show --days 7 --status running\n"
+    "  hpogrid tasks show --taskname 'user.*.hpogrid.mnist*' --output tasks.csv\n"
+    "  hpogrid tasks show --jeditaskid 41234567 --metadata",
+)
+@click.option("--username", help="Tasks of this user (default: you).")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="At most this many tasks.")
+@click.option("--days", type=click.FloatRange(min=0), default=30, show_default=True, help="Tasks of the last N days.")
+@click.option("--taskname", metavar="GLOB", help="Task name pattern (wildcards allowed).")
+@click.option("--jeditaskid", type=int, help="Only this task.")
+@click.option("--range", "id_range", metavar="FIRST-LAST", help="Task IDs in this range.")
+@click.option("--status", metavar="S[,S]", help="Only tasks in these states (e.g. running,done).")
+@click.option("--metadata", is_flag=True, help="Add the job metadata of finished jobs (metastruct).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Also save to FILE (.json or .csv).")
+@click.option(
+    "--outcol",
+    metavar="COLS",
+    help="Columns, comma-separated (default jeditaskid,status,taskname,computingsite,metastruct).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(username, limit, days, taskname, jeditaskid, id_range, status, metadata, output, outcol, as_json):
+    from hpogrid.grid.gateway import Gateway
+    from hpogrid.grid.monitor import DEFAULT_COLUMNS, TaskQuery, check_columns, parse_range
+    from hpogrid.grid.monitor import show as show_tasks
+
+    columns = check_columns([c.strip() for c in outcol.split(",") if c.strip()]) if outcol else list(DEFAULT_COLUMNS)
+    if output and output.suffix.lower() not in (".json", ".csv"):
+        raise click.UsageError("--output: give a file ending in .json or .csv")
+    query = TaskQuery(
+        username=username,
+        limit=limit,
+        days=days,
+        taskname=taskname,
+        jeditaskid=jeditaskid,
+        id_range=parse_range(id_range) if id_range else None,
+        status=tuple(s.strip() for s in status.split(",") if s.strip()) if status else (),
+    )
+    rows = show_tasks(Gateway(), query, metadata=metadata or "metastruct" in (outcol or ""))
+    if not (metadata or "metastruct" in (outcol or "")):
+        columns = [c for c in columns if c != "metastruct"]
+    picked = [{c: r.get(c) for c in columns} for r in rows]
+    if output:
+        _save(output, picked, columns)
+    if as_json:
+        echo_json(picked)
+    else:
+        echo_table([c.upper() for c in columns], [[r[c] for c in columns] for r in picked], "No tasks found.")
+        if len(rows) == 1:
+            click.echo(f"\n{rows[0]['link']}")
+    return 0
+
+
+def _save(path: Path, rows: list[dict], columns: list[str]) -> None:
+    import csv
+    import io
+
+    from hpogrid.fileio import write_atomic
+
+    if path.suffix.lower() == ".json":
+        write_atomic(path, json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow([json.dumps(r[c], default=str) if isinstance(r[c], (dict, list)) else r[c] for c in columns])
+    write_atomic(path, buffer.getvalue())
+
+
+@tasks.command("kill", help="Kill tasks.\n\n\b\nExample:\n  hpogrid tasks kill 41234567 41234570")
+@click.argument("task_ids", nargs=-1, type=int, required=True)
+def kill(task_ids):
+    return _each(task_ids, lambda gateway, task_id: gateway.kill(task_id))
+
+
+@tasks.command(
+    "retry",
+    help="Retry the failed jobs of finished or failed tasks, optionally with new task parameters.\n\n"
+    "\b\nExamples:\n  hpogrid tasks retry 41234567\n  hpogrid tasks retry 41234567 --new-params '{\"ramCount\": 4000}'",
+)
+@click.argument("task_ids", nargs=-1, type=int, required=True)
+@click.option("--new-params", "--new_params", "new_params", metavar="JSON", help="Task parameters to change.")
+def retry(task_ids, new_params):
+    changes = None
+    if new_params:
+        try:
+            changes = json.loads(new_params)
+        except json.JSONDecodeError as exc:
+            raise click.UsageError(f"--new-params: not valid JSON ({exc.msg})") from None
+        if not isinstance(changes, dict):
+            raise click.UsageError("--new-params: expected a JSON object, e.g. '{\"ramCount\": 4000}'")
+    return _each(task_ids, lambda gateway, task_id: gateway.retry(task_id, changes))
+
+
+def _each(task_ids, action) -> int:
+    """Act on each task; report every outcome; exit 2 if any was refused."""
+    from hpogrid.errors import HpogridError
+    from hpogrid.grid.gateway import Gateway, Unreachable
+
+    gateway = Gateway()
+    refused = 0
+    for task_id in task_ids:
+        try:
+            click.echo(action(gateway, task_id))
+        except Unreachable:
+            raise
+        except HpogridError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            refused += 1
+    return 2 if refused else 0
