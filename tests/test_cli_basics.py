@@ -72,7 +72,7 @@ def test_usage_errors_exit_2_without_traceback(base):
         assert result.exit_code == 2 and "Traceback" not in result.output
 
 
-def test_config_and_project_commands_import_no_heavy_library(base, tmp_path):
+def test_config_project_and_grid_help_commands_import_no_heavy_library(base, tmp_path):
     space = '{"x": {"method": "normal", "dimension": {"mu": 0, "sigma": 1}}}'
     calls = [
         ["hpo_config", "create", "h", "--algorithm", "hyperopt"],
@@ -95,6 +95,10 @@ def test_config_and_project_commands_import_no_heavy_library(base, tmp_path):
         ],
         ["project", "show", "p"],
         ["project", "list", "--json"],
+        ["--help"],
+        ["run", "--help"],
+        ["tasks", "show", "--help"],
+        ["run", "p", "--n_jobs", "2", "--dry-run"],  # builds the whole task without pandaclient
     ]
     code = (
         "import sys, json\n"

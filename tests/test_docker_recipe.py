@@ -48,3 +48,12 @@ def test_default_extras_exist_in_setup_py():
     namespace = load_setup()
     default = re.search(r"ARG EXTRAS=(\S+)", DOCKERFILE).group(1)
     assert set(default.split(",")) <= set(namespace["EXTRAS"])
+
+
+def test_default_container_is_this_versions_payload_image():
+    from hpogrid._version import __version__
+    from hpogrid.configs.grid import DEFAULT_CONTAINER, IMAGE
+
+    assert DEFAULT_CONTAINER.endswith(f"{IMAGE}:{__version__}")
+    readme = (REPO / "README.md").read_text()
+    assert f"docker build -f docker/Dockerfile -t {IMAGE}:{__version__} ." in readme

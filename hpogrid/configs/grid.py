@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 
+from hpogrid._version import __version__
 from hpogrid.configs.fields import Field, Schema
 from hpogrid.errors import ValidationError
 
 KIND = "grid_config"
 DEFAULT_SITES = ["ANALY_MANC_GPU_TEST", "ANALY_MWT2_GPU", "ANALY_BNL_GPU_ARC"]
-DEFAULT_CONTAINER = (
-    "/cvmfs/unpacked.cern.ch/gitlab-registry.cern.ch/aml/hyperparameter-optimization/alkaid-qt/hpogrid:latest"
-)
+# The payload image docker/Dockerfile builds, tagged with this version (CVMFS unpacks the registry's
+# images). Jobs run the submitter's hpogrid from the sandbox; the image provides its pinned libraries.
+IMAGE = "gitlab-registry.cern.ch/aml/hyperparameter-optimization/alkaid-qt/hpogrid"
+DEFAULT_CONTAINER = f"/cvmfs/unpacked.cern.ch/{IMAGE}:{__version__}"
 # Placeholders an outDS may use; filled in at submission.
 OUTDS_PLACEHOLDERS = ("user", "project", "timestamp")
 DATASET = r"[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-]+)?/?"

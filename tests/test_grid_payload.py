@@ -1,0 +1,99 @@
+"""The grid payload without a server: the sandbox, the job's share of a search, and --emulate."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+
+from hpogrid.grid import sandbox
+from hpogrid.grid.share import job_share, planned_total
+from hpogrid.project import ProjectStore
+from tests.conftest import run_cli
+from tests.test_local_run import make_project
+
+OBJECTIVE = """
+def f(config, reporter):
+    reporter(loss=(config["x"] - 0.3) ** 2)
+"""
+SPACE = {
+    "x": {"method": "uniform", "dimension": {"low": 0, "high": 1}},
+    "c": {"method": "categorical", "dimension": {"categories": [1, 2, 3, 4], "grid_search": 1}},
+}
+
+
+def test_sandbox_holds_project_and_hpogrid_but_no_credentials_or_litter(tmp_path, base):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "train.py").write_text(OBJECTIVE.replace("def f", "def train"))
+    (scripts / "tokenizer.py").write_text("X = 1\n")  # a normal script that merely sounds like a secret
+    for secret in ("x509up_u1000", "usercert.pem", "userkey.key", ".token", "auth_token"):
+        (scripts / secret).write_text("SECRET")
+    (scripts / ".git").mkdir()
+    (scripts / ".git" / "config").write_text("x")
+    (scripts / "__pycache__").mkdir()
+    (scripts / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"x")
+    refs = {
+        "hpo_config": {"num_trials": 2},
+        "model_config": {"script": "train.py", "model": "train"},
+        "search_space": {"x": SPACE["x"]},
+    }
+    ProjectStore().create("p", refs, scripts)
+    project = ProjectStore().load("p")
+    (project.path / "runs" / "old").mkdir(parents=True)
+    (project.path / "runs" / "old" / "trials.jsonl").write_text("{}")
+
+    first = sandbox.build(project, tmp_path)
+    names = tarfile.open(first).getnames()
+    assert "projects/p/project.json" in names and "projects/p/scripts/train.py" in names
+    assert "projects/p/scripts/tokenizer.py" in names
+    assert "hpogrid_pkg/hpogrid/grid/job.py" in names and "hpogrid_pkg/hpogrid/__main__.py" in names
+    assert not [n for n in names if "SECRET" in n or "x509" in n or n.endswith((".pem", ".key", ".pyc"))]
+    assert not [n for n in names if "/." in n or "runs/" in n or n.endswith("auth_token")]
+    for member in tarfile.open(first):
+        assert b"SECRET" not in tarfile.open(first).extractfile(member).read()
+    # the same project gives the same bytes (and name): PanDA's cache can reuse it
+    again = tmp_path / "again"
+    again.mkdir()
+    second = sandbox.build(project, again)
+    assert second.name == first.name and second.read_bytes() == first.read_bytes()
+
+
+def test_jobs_split_grid_points_and_trials_without_overlap():
+    hpo = {"algorithm": "grid", "num_trials": 10, "seed": None}
+    total = planned_total(SPACE, hpo)
+    assert total == 12  # 10 rounded up to whole grids of 4
+    shares = [job_share(SPACE, hpo, 5, i, base_seed=99) for i in range(5)]
+    assert sum(s.num_trials for s in shares) == 12
+    grid_values = sorted(p["c"] for s in shares for p in s.points)
+    assert grid_values == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert len({s.hpo_config["seed"] for s in shares}) == 5
+    assert all("grid_search" not in json.dumps(s.search_space) for s in shares)
+
+    hpo = {"algorithm": "hyperopt", "num_trials": 10, "seed": 5}
+    shares = [job_share(SPACE, hpo, 3, i, base_seed=5) for i in range(3)]
+    assert [s.num_trials for s in shares] == [4, 3, 3] and not any(s.points for s in shares)
+    assert len({s.hpo_config["seed"] for s in shares}) == 3
+
+
+def test_n_jobs_beyond_the_trials_is_refused(tmp_path, base):
+    make_project(tmp_path, "p", OBJECTIVE, "f", {"num_trials": 2}, space={"x": SPACE["x"]})
+    result = run_cli("run", "p", "--n_jobs", "3", "--dry-run")
+    assert result.exit_code == 2
+    assert "--n_jobs: got 3, expected 1 to 2" in result.stderr
+
+
+@pytest.mark.usefixtures("base")
+def test_emulate_runs_the_exact_payload_here(tmp_path):
+    make_project(tmp_path, "p", OBJECTIVE, "f", {"num_trials": 4, "max_concurrent": 1}, space=SPACE)
+    result = run_cli("run", "p", "--n_jobs", "2", "--emulate")
+    assert result.exit_code == 0, result.output
+    assert "Emulated 2 job(s): 2 finished" in result.stdout
+    (folder,) = (ProjectStore().load("p").path / "runs").glob("emulate-*")
+    metadata = [json.loads((folder / f"job_{i}" / "userJobMetadata.json").read_text()) for i in (1, 2)]
+    assert [m["job_status"] for m in metadata] == ["finished", "finished"]
+    configs = [t["config"] for m in metadata for t in m["trials"]]
+    assert sorted(c["c"] for c in configs) == [1, 2, 3, 4]  # one grid, split over two jobs
+    params = json.loads((folder / "task_parameters.json").read_text())
+    assert params["nEvents"] == 2
