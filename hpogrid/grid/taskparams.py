@@ -186,3 +186,86 @@ def prun_task_params(spec: TaskSpec) -> dict:
     params["useLocalIO"] = 1
     params.update(spec.extra)
     return params
+
+
+@dataclass(frozen=True)
+class HpoSpec:
+    """What an iDDS-steered HPO task runs (the map phpo builds)."""
+
+    out_ds: str
+    evaluation_container: str
+    evaluation_command: str
+    steering_container: str
+    steering_arguments: str  # run as `docker <arguments>` with %IN %OUT %MAX_POINTS %NUM_POINTS
+    search_space: dict
+    max_points: int
+    n_parallel: int = 1
+    points_per_generation: int = 2
+    min_unevaluated_points: int | None = None
+    max_evaluation_jobs: int | None = None
+    sites: tuple[str, ...] = ()
+    architecture: str = ""
+    in_ds: str | None = None
+    archive: str | None = None
+    source_url: str = "https://pandacache.cern.ch"
+    metadata_file: str | None = "userJobMetadata.json"
+    cli_params: str = "hpogrid submit_idds"
+    extra: dict = field(default_factory=dict)
+
+
+def hpo_task_params(spec: HpoSpec) -> dict:
+    """The hpoWorkflow task-parameter map, as `phpo` builds it (held against its dry run in the tests)."""
+    params: dict = {
+        "noInput": True,
+        "nEventsPerJob": 1,
+        "nEvents": spec.n_parallel,
+        "maxNumJobs": spec.max_evaluation_jobs or 2 * spec.max_points,
+        "totNumJobs": spec.max_points,
+        "taskName": f"{spec.out_ds.rstrip('/')}/",
+        "vo": "atlas",
+        "architecture": spec.architecture,
+        "hpoWorkflow": True,
+        "transUses": "",
+        "transHome": "",
+        "transPath": "http://pandaserver.cern.ch:25080/trf/user/runHPO-00-00-01",
+        "processingType": f"{CLIENT}-jedi-hpo",
+        "prodSourceLabel": "user",
+        "useLocalIO": 1,
+        "cliParams": spec.cli_params,
+        "skipScout": True,
+        "coreCount": 1,
+    }
+    sites = _site_fields(spec.sites)
+    if sites["site"]:
+        params["site"] = sites["site"]
+    elif sites["includedSite"]:
+        params["includedSite"] = sites["includedSite"]
+    params["container_name"] = spec.evaluation_container
+    params["multiStepExec"] = multi_step_exec(spec.evaluation_container, HPO_RUN_MAIN)
+    params["log"] = log_parameters(spec.out_ds.rstrip("/"))
+    request = {
+        "sandbox": spec.steering_container,
+        "executable": "docker",
+        "arguments": spec.steering_arguments,
+        "output_json": "output.json",
+        "max_points": spec.max_points,
+        "num_points_per_generation": spec.points_per_generation,
+    }
+    if spec.min_unevaluated_points is not None:
+        request["min_unevaluated_points"] = spec.min_unevaluated_points
+    request["opt_space"] = spec.search_space
+    params["hpoRequestData"] = request
+    job = [
+        {"type": "constant", "value": '-o output.json -j "" --inSampleFile input.json'},
+        {"type": "constant", "value": f"-a {spec.archive} --sourceURL {spec.source_url}"},
+        {"type": "constant", "value": '-p "', "padding": False},
+        {"type": "constant", "value": quote(spec.evaluation_command), "padding": False},
+        {"type": "constant", "value": '"'},
+    ]
+    if spec.in_ds:
+        job += training_data_parameters(spec.in_ds, "input_ds.json")
+    if spec.metadata_file:
+        job.append({"type": "constant", "value": f"--outMetaFile={spec.metadata_file}"})
+    params["jobParameters"] = job
+    params.update(spec.extra)
+    return params
