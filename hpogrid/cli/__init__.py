@@ -23,7 +23,10 @@ COMMANDS = {
     "local_run": ("hpogrid.cli.local_run", "local_run"),
     "run": ("hpogrid.cli.grid", "run"),
     "job_run": ("hpogrid.cli.grid", "job_run"),
+    "submit_idds": ("hpogrid.cli.grid", "submit_idds"),
     "tasks": ("hpogrid.cli.tasks", "tasks"),
+    "generate": ("hpogrid.cli.grid", "generate"),
+    "evaluate": ("hpogrid.cli.grid", "evaluate"),
 }
 
 

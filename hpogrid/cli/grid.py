@@ -132,3 +132,118 @@ def job_run(project, seq, n_jobs, seed):
     code = run_job(project, JobIdentity.of(seq, n_jobs, seed), Path.cwd())
     click.echo(f"job {seq} of {n_jobs}: exit {code}")
     return code
+
+
+@click.command(
+    "submit_idds",
+    help="Run a project as ONE iDDS-steered HPO task: iDDS asks `hpogrid generate` for points and runs "
+    "one grid job per point (`hpogrid evaluate`), so every evaluation informs the next points.\n\n"
+    "max_points defaults to num_trials, parallel evaluations to max_concurrent. iDDS minimizes "
+    "`loss`: for mode max the metric's negative is reported. Schedulers do not apply.\n\n"
+    "\b\nExamples:\n  hpogrid submit_idds mnist_cnn\n"
+    "  hpogrid submit_idds mnist_cnn --site ANALY_BNL_GPU_ARC --dry-run",
+)
+@click.argument("project")
+@click.option("--site", metavar="SITES", help="Grid site(s), comma-separated; overrides grid_config.site.")
+@click.option("--max_points", "--max-points", "max_points", type=click.IntRange(min=1), help="Points to evaluate.")
+@click.option(
+    "--points_per_generation",
+    "--points-per-generation",
+    "per_generation",
+    type=click.IntRange(min=1),
+    help="Points asked of the optimizer at a time (default max_concurrent).",
+)
+@click.option(
+    "--min_unevaluated",
+    "--min-unevaluated",
+    "min_unevaluated",
+    type=click.IntRange(min=0),
+    help="Ask for more points when fewer are waiting (default max_concurrent).",
+)
+@click.option("--architecture", metavar="SPEC", help="Hardware requirement; default '&nvidia' for GPU sites.")
+@click.option("--dry-run", "--dry_run", "dry", is_flag=True, help="Print the task parameters as JSON; submit nothing.")
+def submit_idds(project, site, max_points, per_generation, min_unevaluated, architecture, dry):
+    from hpogrid.grid import submit as grid
+    from hpogrid.project import ProjectStore
+
+    loaded = ProjectStore().load(project)
+    request = grid.IddsRequest(
+        site=site,
+        max_points=max_points,
+        points_per_generation=per_generation,
+        min_unevaluated_points=min_unevaluated,
+        architecture=architecture,
+        cli_params=grid.describe_command(["submit_idds", project]),
+    )
+    if loaded.hpo_config["scheduler"] != "fifo":
+        click.echo(f"Note: scheduler '{loaded.hpo_config['scheduler']}' does not apply to iDDS evaluations.", err=True)
+    if dry:
+        params, seed = grid.plan_idds(loaded, request, "<nickname>", "<sandbox>", "<cache server>")
+        echo_json({"task_parameters": params, "seed": seed})
+        return 0
+    submission = grid.submit_idds(loaded, request)
+    again = " (found after a retry: submitted once)" if submission.resubmitted else ""
+    click.echo(f"Submitted iDDS HPO task {submission.task_id}{again}: outDS {submission.out_ds}")
+    click.echo(f"Follow it: hpogrid tasks show --jeditaskid {submission.task_id}   ({submission.link})")
+    return 0
+
+
+@click.command(
+    "generate",
+    help="iDDS steering: new points from every point so far (stateless ask/tell); writes a JSON list, "
+    "[] when done.\n\n\b\nExample (what iDDS runs, %IN/%OUT/... filled in):\n"
+    "  python3 -m hpogrid generate --in in.json --out out.json -n 4 -m 100 --algorithm hyperopt --seed 7",
+)
+@click.option(
+    "--in",
+    "--infile",
+    "infile",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='{"points": [[point, loss or null], ...], "opt_space": search space}',
+)
+@click.option("--out", "--outfile", "outfile", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-n", "--n_points", "--n_point", "n_points", type=click.IntRange(min=0), required=True)
+@click.option("-m", "--max_points", "--max_point", "max_points", type=click.IntRange(min=1), required=True)
+@click.option("--algorithm", "--lib", "algorithm", default="random", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--param", "param", metavar="JSON", help="algorithm_param of the hpo_config.")
+@click.option(
+    "--space",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Search space JSON (default: opt_space of the input).",
+)
+def generate(infile, outfile, n_points, max_points, algorithm, seed, param, space):
+    import json
+
+    from hpogrid.configs.store import read_json_file
+    from hpogrid.fileio import write_json_atomic
+    from hpogrid.grid.steering import generate as ask
+    from hpogrid.grid.steering import read_history
+    from hpogrid.space.model import SearchSpace
+
+    data = read_json_file(infile, "--in")
+    space_json = (
+        read_json_file(space, "--space") if space else (data.get("opt_space") if isinstance(data, dict) else None)
+    )
+    if not space_json:
+        raise click.UsageError("no search space: the input has no opt_space; give --space FILE")
+    history = read_history(data, SearchSpace.parse(space_json))
+    params = json.loads(param) if param else {}
+    points = ask(history, space_json, algorithm, n_points, max_points, seed, params)
+    write_json_atomic(outfile, points)
+    click.echo(f"{len(points)} new point(s) after {len(history)}", err=True)
+    return 0
+
+
+@click.command(
+    "evaluate",
+    help="iDDS evaluation job: run the point in input.json once; write output.json "
+    '({"status", "loss", "message"}; loss is the metric, negated for mode max) and userJobMetadata.json.\n\n'
+    "\b\nExample (what an evaluation job runs):\n  python3 -m hpogrid evaluate mnist_cnn",
+)
+@click.argument("project")
+def evaluate(project):
+    from hpogrid.grid.steering import evaluate as run_point
+
+    return run_point(project, Path.cwd())

@@ -18,6 +18,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ def run_job(
     env: dict[str, str] | None = None,
     timeout: float | None = None,
     preempt_after: float | Callable[[Path], bool] | None = None,
+    files: dict[str, str] | None = None,
 ) -> JobRun:
     """Run job `seq` of the task in workdir (created; must not exist). Returns its outcome.
 
@@ -119,8 +121,13 @@ def run_job(
             (workdir / listing).write_text(text)
     command = unquote(args.p or "")
     (workdir / EXEC_SCRIPT).write_text(command + "\n")
+    for name, text in (files or {}).items():  # what the pilot puts there, e.g. iDDS's input.json
+        (workdir / name).write_text(text)
+    # the container's python3 is this environment's (no container here)
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     job_env = {
         **os.environ,
+        "PATH": path,
         **(env or {}),
         "PandaID": str(panda_id),
         "PanDA_TaskID": str(task_id),

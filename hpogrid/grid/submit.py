@@ -172,3 +172,104 @@ def emulate(project: Project, request: RunRequest, folder: Path, inputs: list[Pa
 
 def describe_command(args: list[str]) -> str:
     return "hpogrid " + shlex.join(args)
+
+
+# -- iDDS ------------------------------------------------------------------------------------------
+def docker_image(container: str) -> str:
+    """The docker reference of a container name (iDDS runs the steering with `docker run`)."""
+    for prefix in ("docker://", "/cvmfs/unpacked.cern.ch/"):
+        if container.startswith(prefix):
+            return container[len(prefix) :]
+    return container
+
+
+def steering_arguments(image: str, algorithm: str, seed: int, algorithm_param: dict) -> str:
+    """`docker <arguments>` of the steering: hpogrid generate in the image, I/O in the mounted work dir."""
+    command = ["python3", "-m", "hpogrid", "generate", "--in", "%IN", "--out", "%OUT", "-n", "%NUM_POINTS"]
+    command += ["-m", "%MAX_POINTS", "--algorithm", algorithm, "--seed", str(int(seed))]
+    if algorithm_param:
+        command += ["--param", json.dumps(algorithm_param, sort_keys=True)]
+    return f'run --rm -v "$(pwd)":/HPOWeb -w /HPOWeb {shlex.quote(image)} ' + shlex.join(command)
+
+
+def evaluation_command(project: str) -> str:
+    from hpogrid.grid.sandbox import PACKAGE_DIR
+
+    return f"PYTHONPATH=$PWD/{PACKAGE_DIR}${{PYTHONPATH:+:$PYTHONPATH}} " + shlex.join(
+        ["python3", "-m", "hpogrid", "evaluate", project]
+    )
+
+
+@dataclass
+class IddsRequest:
+    site: str | None = None
+    max_points: int | None = None  # default hpo_config.num_trials
+    points_per_generation: int | None = None  # default max_concurrent
+    min_unevaluated_points: int | None = None  # default max_concurrent
+    architecture: str | None = None
+    cli_params: str = "hpogrid submit_idds"
+
+
+def plan_idds(project: Project, request: IddsRequest, nickname: str, archive: str | None, source_url: str):
+    """(task parameters, base seed) of an iDDS-steered HPO task."""
+    from hpogrid.grid.steering import STEERING_ALGORITHMS
+    from hpogrid.grid.taskparams import HpoSpec, hpo_task_params
+    from hpogrid.space.translate import check
+
+    hpo, grid = project.hpo_config, project.grid_config
+    if hpo["algorithm"] not in STEERING_ALGORITHMS:
+        raise HpogridError(f"hpo_config.algorithm: '{hpo['algorithm']}' cannot steer iDDS")
+    from hpogrid.space.model import SearchSpace
+
+    check(SearchSpace.parse(project.search_space), hpo["algorithm"])
+    max_points = request.max_points or hpo["num_trials"]
+    per_generation = request.points_per_generation or hpo["max_concurrent"]
+    seed = hpo["seed"] if hpo.get("seed") is not None else secrets.randbelow(SEED_LIMIT)
+    sites = tuple(s.strip() for s in (request.site.split(",") if request.site else grid["site"]) if s.strip())
+    wants_gpu = any("GPU" in s.upper() for s in sites) or float((hpo.get("resource") or {}).get("gpu", 0) or 0) > 0
+    spec = HpoSpec(
+        out_ds=out_ds(project, nickname),
+        evaluation_container=grid["container"],
+        evaluation_command=evaluation_command(project.name),
+        steering_container=f"docker://{docker_image(grid['container'])}",
+        steering_arguments=steering_arguments(
+            docker_image(grid["container"]), hpo["algorithm"], seed, hpo["algorithm_param"]
+        ),
+        search_space=project.search_space,
+        max_points=max_points,
+        n_parallel=hpo["max_concurrent"],
+        points_per_generation=per_generation,
+        min_unevaluated_points=request.min_unevaluated_points or hpo["max_concurrent"],
+        sites=sites,
+        architecture=request.architecture
+        if request.architecture is not None
+        else (GPU_ARCHITECTURE if wants_gpu else ""),
+        in_ds=grid.get("inDS"),
+        archive=archive,
+        source_url=source_url,
+        cli_params=request.cli_params,
+    )
+    return hpo_task_params(spec), seed
+
+
+def submit_idds(project: Project, request: IddsRequest) -> Submission:
+    from hpogrid.grid import sandbox
+    from hpogrid.grid.gateway import Gateway
+
+    gateway = Gateway()
+    nickname = gateway.nickname()
+    plan_idds(project, request, nickname, None, gateway.cache_url())
+    with tempfile.TemporaryDirectory(prefix="hpogrid-sandbox-") as folder:
+        archive = gateway.upload(sandbox.build(project, Path(folder)))
+    params, seed = plan_idds(project, request, nickname, archive, gateway.cache_url())
+    submitted = gateway.submit(params)
+    entry = {
+        "task_id": submitted.task_id,
+        "outDS": params["taskName"].rstrip("/"),
+        "max_points": params["hpoRequestData"]["max_points"],
+        "seed": seed,
+        "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "kind": "idds",
+    }
+    remember(project, entry)
+    return Submission(submitted.task_id, entry["outDS"], params["nEvents"], seed, submitted.resubmitted)

@@ -344,6 +344,7 @@ def _ax(space: SearchSpace, codecs: dict, seed: int | None) -> list:
                     "log_scale": m in LOG_SCALE,
                 }
             )
+            codecs[n] = Codec(lambda value: value, float)  # a quantized value (an int) back into Ax's float range
     return native
 
 
