@@ -175,6 +175,8 @@ class PandaState:
 
     def _start(self, task: Task) -> None:
         time.sleep(0.05)
+        if task.params.get("hpoWorkflow"):
+            return self._steer(task)
         with self.lock:
             if task.killed:
                 return
@@ -204,9 +206,7 @@ class PandaState:
             self.faults.fail_seq.discard(job.seq)
         workdir = self.root / "jobs" / f"{job.panda_id}.{job.attempt}"
         job.workdir = workdir
-        archive = re.search(r"-a (\S+)", " ".join(str(p.get("value")) for p in task.params["jobParameters"]))
-        sandbox = self.cache / archive.group(1) if archive and (self.cache / archive.group(1)).is_file() else None
-        inputs = [p for ds in _input_datasets(task.params) for p in self.datasets.get(ds, [])]
+        sandbox, inputs = self._job_files(task)
         env = dict(self.job_env)
         try:
             if fail:
@@ -238,6 +238,132 @@ class PandaState:
                 job.status = "defined"
                 self.pool.submit(self._run, task, job)
             self._settle(task)
+
+    # -- iDDS: steering and evaluation of an hpoWorkflow task ------------------------------------
+    def _steer(self, task: Task) -> None:
+        """Play iDDS: ask the steering command for points, evaluate each in a job, until done."""
+        request = task.params["hpoRequestData"]
+        max_points, per_generation = int(request["max_points"]), int(request["num_points_per_generation"])
+        minimum = int(request.get("min_unevaluated_points") or 1)
+        parallel = int(task.params.get("nEvents") or 1)
+        points: list[dict] = []  # {"id", "parameters", "loss", "status": new|running|done|failed, "tries"}
+        self.idds_points[task.task_id] = []
+        exhausted = False
+        with self.lock:
+            task.touch("running")
+        while not (task.killed or self.closed):
+            waiting = [p for p in points if p["status"] in ("new", "running")]
+            if not exhausted and len(points) < max_points and len(waiting) < minimum:
+                new = self._generate(task, points, min(per_generation, max_points - len(points)))
+                if new is None:
+                    break
+                exhausted = exhausted or not new
+                for point in new:
+                    points.append(
+                        {"id": str(len(points)), "parameters": point, "loss": None, "status": "new", "tries": 0}
+                    )
+            running = sum(p["status"] == "running" for p in points)
+            for point in [p for p in points if p["status"] == "new"][: max(parallel - running, 0)]:
+                point["status"], point["tries"] = "running", point["tries"] + 1
+                self.pool.submit(self._evaluate, task, point)
+            with self.lock:
+                self.idds_points[task.task_id] = [
+                    {"id": p["id"], "parameters": p["parameters"], "loss": p["loss"]} for p in points
+                ]
+            if not any(p["status"] in ("new", "running") for p in points) and (exhausted or len(points) >= max_points):
+                break
+            time.sleep(0.2)
+        with self.lock:
+            if task.killed:
+                task.touch("aborted")
+            else:
+                done = sum(p["status"] == "done" for p in points)
+                task.touch("done" if points and done == len(points) else "finished" if done else "failed")
+
+    def _generate(self, task: Task, points: list[dict], count: int) -> list[dict] | None:
+        """Run the steering container's command (`docker <arguments>`, without docker) once."""
+        import shlex
+        import subprocess
+        import sys
+
+        request = task.params["hpoRequestData"]
+        folder = self.root / "steering" / str(task.task_id) / str(len(points))
+        folder.mkdir(parents=True)
+        history = {"points": [[p["parameters"], p["loss"]] for p in points], "opt_space": request["opt_space"]}
+        (folder / "in.json").write_text(json.dumps(history))
+        arguments = request["arguments"]
+        for key, value in (
+            ("%IN", "in.json"),
+            ("%OUT", "out.json"),
+            ("%MAX_POINTS", str(request["max_points"])),
+            ("%NUM_POINTS", str(count)),
+        ):
+            arguments = arguments.replace(key, value)
+        command = _docker_run_command(shlex.split(arguments))
+        if command[:1] == ["python3"]:
+            command[0] = sys.executable  # the steering image's python is this environment's here
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600, env=self._env())
+        (folder / "steering.log").write_text(done.stdout + done.stderr)
+        try:
+            new = json.loads((folder / "out.json").read_text())
+        except (OSError, ValueError):
+            task.error = f"steering failed (exit {done.returncode}): {done.stderr.strip()[-300:]}"
+            return None
+        return new if isinstance(new, list) else None
+
+    def _evaluate(self, task: Task, point: dict) -> None:
+        from hpogrid.grid import jobexec
+
+        with self.lock:
+            self.next_job += 1
+            job = Job(self.next_job, len(task.jobs) + 1, status="running", attempt=1)
+            task.jobs.append(job)
+        workdir = self.root / "jobs" / f"{job.panda_id}.1"
+        job.workdir = workdir
+        sandbox, inputs = self._job_files(task)
+        loss = None
+        try:
+            result = jobexec.run_job(
+                task.params,
+                job.seq,
+                workdir,
+                sandbox,
+                inputs,
+                task_id=task.task_id,
+                panda_id=job.panda_id,
+                env=self.job_env,
+                timeout=900,
+                files={"input.json": json.dumps(point["parameters"])},
+            )
+            output = json.loads((workdir / task.params["hpoRequestData"]["output_json"]).read_text())
+            if output.get("status") == 0 and isinstance(output.get("loss"), (int, float)):
+                loss = float(output["loss"])
+            job.exit_code, job.metadata = result.exit_code, result.metadata
+        except (OSError, ValueError) as exc:
+            task.error = f"evaluation of point {point['id']}: {exc}"
+        with self.lock:
+            job.status = "finished" if loss is not None else "failed"
+            if loss is not None:
+                point["loss"], point["status"] = loss, "done"
+            else:
+                point["status"] = "new" if point["tries"] < MAX_ATTEMPTS else "failed"  # iDDS tries a point 3 times
+            task.touch()
+
+    def _job_files(self, task: Task) -> tuple[Path | None, list[Path]]:
+        """The task's sandbox in the cache and its input files (what the pilot fetches)."""
+        archive = re.search(r"-a (\S+)", " ".join(str(p.get("value")) for p in task.params["jobParameters"]))
+        sandbox = self.cache / archive.group(1) if archive and (self.cache / archive.group(1)).is_file() else None
+        return sandbox, [p for ds in _input_datasets(task.params) for p in self.datasets.get(ds, [])]
+
+    def _env(self) -> dict[str, str]:
+        import os
+        import sys
+
+        return {
+            **os.environ,
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+            **self.job_env,
+        }
 
     def _settle(self, task: Task) -> None:
         if any(j.status in ("defined", "running") for j in task.jobs):
@@ -301,6 +427,30 @@ class PandaState:
     def close(self) -> None:
         self.closed = True
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _docker_run_command(tokens: list[str]) -> list[str]:
+    """The command of `run [options] IMAGE COMMAND...` (docker's argument list)."""
+    if tokens[:1] != ["run"]:
+        raise ValueError(f"steering arguments must be a docker run: {tokens[:3]}")
+    valued = {
+        "-v",
+        "--volume",
+        "-w",
+        "--workdir",
+        "-e",
+        "--env",
+        "--entrypoint",
+        "-u",
+        "--user",
+        "--name",
+        "--network",
+        "--mount",
+    }
+    index = 1
+    while index < len(tokens) and tokens[index].startswith("-"):
+        index += 2 if tokens[index] in valued else 1
+    return tokens[index + 1 :]
 
 
 def _input_datasets(params: dict) -> list[str]:

@@ -190,3 +190,43 @@ def f(config, reporter):
     assert 2 <= len(meta["trials"]) < 12  # finished trials were kept and reported
     assert len((task_dir / _trials_output(task_dir)).read_text().splitlines()) == len(meta["trials"])
     assert task.status == "done" and job.attempt == 2
+
+
+@pytest.mark.parametrize("algorithm", ["hyperopt", "grid"])
+def test_submit_idds_steers_and_evaluates_max_points(tmp_path, panda, algorithm):
+    space = {
+        "x": {"method": "uniform", "dimension": {"low": 0, "high": 1}},
+        "c": {
+            "method": "categorical",
+            "dimension": {"categories": ["a", "b", "c"], "grid_search": int(algorithm == "grid")},
+        },
+    }
+    make_project(
+        tmp_path,
+        "h",
+        OBJECTIVE,
+        "f",
+        {"num_trials": 5, "max_concurrent": 2, "algorithm": algorithm, "mode": "max", "seed": 3},
+        space=space,
+        param={"note": NASTY},
+    )
+    result = run_cli("submit_idds", "h")
+    assert result.exit_code == 0, result.output
+    task_id = submitted_id(result.stdout.replace("iDDS HPO task", "task"))
+    task = panda.state.wait(task_id)
+    assert task.status == "done", task.error
+    params = task.params
+    assert params["hpoWorkflow"] is True and params["hpoRequestData"]["max_points"] == 5
+
+    from hpogrid.grid.gateway import Gateway
+
+    points = Gateway().hyperparameters(task_id)
+    assert len(points) == 5 and all(isinstance(p["loss"], float) for p in points)
+    # mode max: iDDS minimizes the negative of the metric
+    for p in points:
+        assert p["loss"] == pytest.approx(-((p["parameters"]["x"] - 0.3) ** 2))
+    assert len({json.dumps(p["parameters"], sort_keys=True) for p in points}) == 5
+    if algorithm == "grid":
+        assert sorted(p["parameters"]["c"] for p in points)[:3] == ["a", "a", "b"]
+    metadata = Gateway().job_metadata(task_id)
+    assert len(metadata) == 5 and all(m["job"]["kind"] == "idds" for m in metadata.values())

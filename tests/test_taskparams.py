@@ -182,15 +182,43 @@ STEER = 'run --rm -v "$(pwd)":/HPOWeb -w /HPOWeb docker://s/s:1 python3 -m hpogr
     "spec_args, phpo_args",
     [
         (
-            {"max_points": 20, "n_parallel": 4, "points_per_generation": 4, "min_unevaluated_points": 1,
-             "sites": ("ANALY_X_GPU",), "architecture": "&nvidia"},
-            ["--maxPoints", "20", "--nParallelEvaluation", "4", "--nPointsPerIteration", "4",
-             "--minUnevaluatedPoints", "1", "--site", "ANALY_X_GPU", "--architecture", "&nvidia"],
+            {
+                "max_points": 20,
+                "n_parallel": 4,
+                "points_per_generation": 4,
+                "min_unevaluated_points": 1,
+                "sites": ("ANALY_X_GPU",),
+                "architecture": "&nvidia",
+            },
+            [
+                "--maxPoints",
+                "20",
+                "--nParallelEvaluation",
+                "4",
+                "--nPointsPerIteration",
+                "4",
+                "--minUnevaluatedPoints",
+                "1",
+                "--site",
+                "ANALY_X_GPU",
+                "--architecture",
+                "&nvidia",
+            ],
         ),
         (
             {"max_points": 7, "sites": ("A", "B"), "in_ds": "user.jdoe:user.jdoe.data.v1", "max_evaluation_jobs": 9},
-            ["--maxPoints", "7", "--site", "A,B", "--trainingDS", "user.jdoe:user.jdoe.data.v1",
-             "--evaluationTrainingData", "input_ds.json", "--maxEvaluationJobs", "9"],
+            [
+                "--maxPoints",
+                "7",
+                "--site",
+                "A,B",
+                "--trainingDS",
+                "user.jdoe:user.jdoe.data.v1",
+                "--evaluationTrainingData",
+                "input_ds.json",
+                "--maxEvaluationJobs",
+                "9",
+            ],
         ),
     ],
     ids=["gpu-site", "two-sites-training-data"],
@@ -200,18 +228,39 @@ def test_hpo_map_equals_phpo_dry_run(tmp_path, spec_args, phpo_args):
 
     space = {"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}}
     (tmp_path / "space.json").write_text(json.dumps(space))
-    command = "python3 -m hpogrid evaluate p --seed 3; echo \"$(x)\""
+    command = 'python3 -m hpogrid evaluate p --seed 3; echo "$(x)"'
     theirs = client_dry_run(
-        tmp_path, "PhpoScript",
-        ["--outDS", "user.jdoe.hpogrid.p.1", "--searchSpaceFile", str(tmp_path / "space.json"),
-         "--evaluationContainer", "docker://e/e:1", "--evaluationExec", command, "--steeringContainer",
-         "docker://s/s:1", "--steeringExec", STEER, "--evaluationMeta", "userJobMetadata.json", *phpo_args],
+        tmp_path,
+        "PhpoScript",
+        [
+            "--outDS",
+            "user.jdoe.hpogrid.p.1",
+            "--searchSpaceFile",
+            str(tmp_path / "space.json"),
+            "--evaluationContainer",
+            "docker://e/e:1",
+            "--evaluationExec",
+            command,
+            "--steeringContainer",
+            "docker://s/s:1",
+            "--steeringExec",
+            STEER,
+            "--evaluationMeta",
+            "userJobMetadata.json",
+            *phpo_args,
+        ],
     )
     archive = re.search(r"-a (\S+) ", theirs["jobParameters"][1]["value"]).group(1)  # phpo names it even dry
     spec = HpoSpec(
-        out_ds="user.jdoe.hpogrid.p.1", evaluation_container="docker://e/e:1", evaluation_command=command,
-        steering_container="docker://s/s:1", steering_arguments=STEER, search_space=space, archive=archive,
-        cli_params="phpo", **spec_args,
+        out_ds="user.jdoe.hpogrid.p.1",
+        evaluation_container="docker://e/e:1",
+        evaluation_command=command,
+        steering_container="docker://s/s:1",
+        steering_arguments=STEER,
+        search_space=space,
+        archive=archive,
+        cli_params="phpo",
+        **spec_args,
     )
     ours = hpo_task_params(spec)
     # the one difference, by design: cliParams records the submitting command line

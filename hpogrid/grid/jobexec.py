@@ -157,7 +157,8 @@ def run_job(
         finally:
             _wait_for_group(process.pid, timeout=120)
     outputs = {}
-    for local, lfn in (ast.literal_eval(args.o) if args.o else {}).items():
+    renames = ast.literal_eval(args.o) if args.o and args.o.startswith("{") else {}  # HPO jobs name files only
+    for local, lfn in renames.items():
         if (workdir / local).is_file():
             (workdir / local).rename(workdir / lfn)
             outputs[local] = workdir / lfn
