@@ -42,6 +42,49 @@ FINAL = ("done", "finished", "failed", "aborted", "broken", "exhausted")
 RETRYABLE = ("finished", "failed", "exhausted")
 DEFAULT_USER = "Test User"
 MAX_ATTEMPTS = 3
+CRIC_PATH = "/api/atlas/pandaqueue/query"  # ATLAS CRIC's queue list, for `hpogrid sites`
+QUEUES = {
+    "ANALY_MANC_GPU_TEST": {
+        "status": "online",
+        "type": "analysis",
+        "cloud": "UK",
+        "atlas_site": "UKI-NORTHGRID-MAN-HEP",
+        "resource_type": "GPU",
+        "corecount": 1,
+        "maxrss": 16000,
+        "maxtime": 86400,
+    },
+    "ANALY_BNL_GPU_ARC": {
+        "status": "online",
+        "type": "analysis",
+        "cloud": "US",
+        "atlas_site": "BNL-ATLAS",
+        "resource_type": "GPU",
+        "corecount": 8,
+        "maxrss": 32000,
+        "maxtime": 172800,
+    },
+    "ANALY_MWT2_GPU": {
+        "status": "offline",
+        "type": "analysis",
+        "cloud": "US",
+        "atlas_site": "MWT2",
+        "resource_type": "GPU",
+        "corecount": 1,
+        "maxrss": 16000,
+        "maxtime": 86400,
+    },
+    "BNL_PROD": {
+        "status": "online",
+        "type": "production",
+        "cloud": "US",
+        "atlas_site": "BNL-ATLAS",
+        "resource_type": "SCORE",
+        "corecount": 1,
+        "maxrss": 2000,
+        "maxtime": 86400,
+    },
+}
 
 
 def make_token(nickname: str, name: str | None = None) -> str:
@@ -158,6 +201,7 @@ class PandaState:
         self.next_task, self.next_job = 1000, 5_000_000
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="panda-job")
         self.job_env: dict[str, str] = {}
+        self.queues: dict[str, dict] = json.loads(json.dumps(QUEUES))
         self.closed = False
 
     # -- tasks ---------------------------------------------------------------------------------
@@ -518,7 +562,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, path: str, args: dict) -> None:
         state = self.state
-        endpoint = path.split("/api/v1/")[-1] if "/api/v1/" in path else path.rsplit("/", 1)[-1]
+        if path.startswith(CRIC_PATH):
+            endpoint = "cric"
+        else:
+            endpoint = path.split("/api/v1/")[-1] if "/api/v1/" in path else path.rsplit("/", 1)[-1]
         with state.lock:
             state.requests.append(endpoint)
             fault = state.faults.take(endpoint)
@@ -632,6 +679,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 ROUTES = {
+    "cric": lambda handler, args, lost=False: handler._reply(handler.state.queues),
     "system/is_alive": Handler.is_alive,
     "task/submit": Handler.submit,
     "task/get_status": Handler.get_status,
@@ -684,6 +732,7 @@ class PandaServer:
             "PANDA_AUTH": "oidc",
             "PANDA_AUTH_VO": "atlas",
             "PANDA_AUTH_ID_TOKEN": make_token(nickname, name),
+            "HPOGRID_CRIC_URL": f"http://127.0.0.1:{self.port}{CRIC_PATH}/?json",
         }
 
     def stop(self) -> None:

@@ -230,3 +230,21 @@ def test_submit_idds_steers_and_evaluates_max_points(tmp_path, panda, algorithm)
         assert sorted(p["parameters"]["c"] for p in points)[:3] == ["a", "a", "b"]
     metadata = Gateway().job_metadata(task_id)
     assert len(metadata) == 5 and all(m["job"]["kind"] == "idds" for m in metadata.values())
+
+
+def test_sites_lists_queues_from_the_live_service(panda, monkeypatch):
+    shown = run_cli("sites", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert [r["name"] for r in json.loads(shown.stdout)] == ["ANALY_BNL_GPU_ARC", "ANALY_MANC_GPU_TEST"]
+    every = json.loads(run_cli("sites", "--all", "--any-status", "--json").stdout)
+    assert len(every) == 4
+    named = json.loads(run_cli("sites", "--name", "analy_*manc*", "--json").stdout)
+    assert [r["name"] for r in named] == ["ANALY_MANC_GPU_TEST"] and named[0]["gpu"] is True
+    table = run_cli("sites")
+    assert "ANALY_BNL_GPU_ARC" in table.stdout and "BNL_PROD" not in table.stdout
+
+    monkeypatch.setenv("HPOGRID_CRIC_URL", "http://127.0.0.1:9/none")  # nothing listens there
+    failed = run_cli("sites")
+    assert failed.exit_code == 2
+    (line,) = failed.stderr.strip().splitlines()
+    assert "cannot read the grid queues from http://127.0.0.1:9/none" in line

@@ -27,6 +27,7 @@ COMMANDS = {
     "tasks": ("hpogrid.cli.tasks", "tasks"),
     "generate": ("hpogrid.cli.grid", "generate"),
     "evaluate": ("hpogrid.cli.grid", "evaluate"),
+    "sites": ("hpogrid.cli.grid", "sites"),
 }
 
 

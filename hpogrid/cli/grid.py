@@ -247,3 +247,27 @@ def evaluate(project):
     from hpogrid.grid.steering import evaluate as run_point
 
     return run_point(project, Path.cwd())
+
+
+@click.command(
+    "sites",
+    help="Grid queues you can run on (from ATLAS CRIC; $HPOGRID_CRIC_URL to use another copy).\n\n"
+    "\b\nExamples:\n  hpogrid sites                       # online GPU queues\n"
+    "  hpogrid sites --name 'ANALY_*BNL*' --all --any-status\n  hpogrid sites --json",
+)
+@click.option("--name", "pattern", metavar="GLOB", help="Queue name pattern (case-insensitive).")
+@click.option("--gpu/--all", "gpu_only", default=True, show_default=True, help="Only GPU queues, or all.")
+@click.option("--online/--any-status", "online_only", default=True, show_default=True, help="Only online queues.")
+@click.option("--type", "kind", type=click.Choice(["analysis", "production", "unified"]), help="Queue type.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sites(pattern, gpu_only, online_only, kind, as_json):
+    from hpogrid.cli.output import echo_table
+    from hpogrid.grid.gateway import grid_queues
+    from hpogrid.grid.sites import COLUMNS, queue_rows
+
+    rows = queue_rows(grid_queues(), pattern, gpu_only, online_only, kind)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table([c.upper() for c in COLUMNS], [[r[c] for c in COLUMNS] for r in rows], "No queues match.")
+    return 0

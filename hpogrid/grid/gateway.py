@@ -302,3 +302,38 @@ def _describe(status: int, payload: Any) -> str:
         text = str(payload).strip().replace("\n", " ")[:200]
         return f"HTTP {status}: {text}"
     return str(payload)[:200]
+
+
+CRIC_VARIABLE = "HPOGRID_CRIC_URL"
+CRIC_URL = "https://atlas-cric.cern.ch/api/atlas/pandaqueue/query/?json"
+
+
+def grid_queues(timeout: float = 30.0) -> dict[str, dict]:
+    """Every PanDA queue as ATLAS CRIC describes it ({queue name: fields}); a GridError if unreachable."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    url = os.environ.get(CRIC_VARIABLE) or CRIC_URL
+    context = None
+    if url.startswith("https"):
+        context = ssl.create_default_context()
+        proxy = os.environ.get("X509_USER_PROXY") or f"/tmp/x509up_u{os.getuid()}"
+        if Path(proxy).is_file():
+            with contextlib.suppress(ssl.SSLError, OSError):
+                context.load_cert_chain(proxy)
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
+            data = json.loads(reply.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise Unreachable(
+            f"cannot read the grid queues from {url} ({reason}); check the network, or point {CRIC_VARIABLE} at "
+            "a CRIC pandaqueue JSON"
+        ) from exc
+    if isinstance(data, list):
+        data = {str(q.get("name")): q for q in data if isinstance(q, dict)}
+    if not isinstance(data, dict):
+        raise Unreachable(f"{url} did not answer with CRIC's pandaqueue JSON")
+    return {name: fields for name, fields in data.items() if isinstance(fields, dict)}
