@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from hpogrid.grid.gateway import Gateway
 from tests.conftest import run_cli
 from tests.test_local_run import make_project
 
@@ -218,8 +219,6 @@ def test_submit_idds_steers_and_evaluates_max_points(tmp_path, panda, algorithm)
     params = task.params
     assert params["hpoWorkflow"] is True and params["hpoRequestData"]["max_points"] == 5
 
-    from hpogrid.grid.gateway import Gateway
-
     points = Gateway().hyperparameters(task_id)
     assert len(points) == 5 and all(isinstance(p["loss"], float) for p in points)
     # mode max: iDDS minimizes the negative of the metric
@@ -248,3 +247,42 @@ def test_sites_lists_queues_from_the_live_service(panda, monkeypatch):
     assert failed.exit_code == 2
     (line,) = failed.stderr.strip().splitlines()
     assert "cannot read the grid queues from http://127.0.0.1:9/none" in line
+
+
+def test_input_dataset_reaches_every_job_unpacked_and_sandbox_is_reused(tmp_path, panda):
+    import tarfile
+
+    reader = """
+import os
+from pathlib import Path
+
+def f(config, reporter):
+    data = Path(os.environ["HPOGRID_DATA_DIR"]) / "data" / "numbers.txt"
+    reporter(loss=config["x"], total=sum(int(v) for v in data.read_text().split()))
+"""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "numbers.txt").write_text("1 2 3 4")
+    tarball = tmp_path / "numbers.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(tmp_path / "data", arcname="data")
+    panda.state.datasets["user.jdoe:user.jdoe.numbers.v1"] = [tarball]
+    make_project(
+        tmp_path,
+        "d",
+        reader,
+        "f",
+        {"num_trials": 2, "max_concurrent": 1, "extra_metrics": ["total"]},
+        space={"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}},
+        grid={"inDS": "user.jdoe:user.jdoe.numbers.v1"},
+    )
+    first = submitted_id(run_cli("run", "d", "--n_jobs", "2").stdout)
+    task = panda.state.wait(first)
+    assert task.status == "done"
+    totals = [t["extra"]["total"] for m in Gateway().job_metadata(first).values() for t in m["trials"]]
+    assert totals == [10, 10]  # each job got the whole dataset, unpacked
+
+    second = submitted_id(run_cli("run", "d", "--n_jobs", "1").stdout)
+    assert second != first
+    assert panda.state.requests.count("file_server/upload_cache_file") == 1  # unchanged sandbox reused
+    assert panda.state.requests.count("file_server/validate_cache_file") == 2
+    panda.state.wait(second)
