@@ -79,6 +79,15 @@ def subprocess_env(base: Path) -> dict[str, str]:
 PYTHON = sys.executable
 
 
+def hpogrid_process(*args: str, env: dict[str, str], cwd: Path, timeout: float = 240):
+    """Run `python -m hpogrid ARGS` as a real process; returns the CompletedProcess (text output)."""
+    import subprocess
+
+    return subprocess.run(
+        [PYTHON, "-m", "hpogrid", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One Ray instance for every test that runs trials (each start costs seconds and ~400 MB).

@@ -135,6 +135,7 @@ class Task:
     jobs: list[Job] = field(default_factory=list)
     error: str = ""
     killed: bool = False
+    finishing: bool = False
 
     def touch(self, status: str | None = None) -> None:
         if status:
@@ -235,10 +236,8 @@ class PandaState:
             self.pool.submit(self._run, task, job)
 
     def _run(self, task: Task, job: Job) -> None:
-        from hpogrid.grid import jobexec
-
         with self.lock:
-            if task.killed or self.closed:
+            if task.killed or task.finishing or self.closed:
                 job.status = "cancelled"
                 self._settle(task)
                 return
@@ -250,26 +249,12 @@ class PandaState:
             self.faults.fail_seq.discard(job.seq)
         workdir = self.root / "jobs" / f"{job.panda_id}.{job.attempt}"
         job.workdir = workdir
-        sandbox, inputs = self._job_files(task)
-        env = dict(self.job_env)
         try:
             if fail:
                 workdir.mkdir(parents=True)
-                result = None
                 code, metadata, status = 1, None, "failed"
             else:
-                result = jobexec.run_job(
-                    task.params,
-                    job.seq,
-                    workdir,
-                    sandbox,
-                    inputs,
-                    task_id=task.task_id,
-                    panda_id=job.panda_id,
-                    env=env,
-                    timeout=900,
-                    preempt_after=self.faults.preempt_after if preempt else None,
-                )
+                result = self._payload(task, job, workdir, preempt_after=self.faults.preempt_after if preempt else None)
                 code, metadata = result.exit_code, result.metadata
                 status = {"finished": "finished", "preempted": "closed"}.get(result.status, "failed")
         except Exception as exc:  # a broken job must not break the server
@@ -356,29 +341,15 @@ class PandaState:
         return new if isinstance(new, list) else None
 
     def _evaluate(self, task: Task, point: dict) -> None:
-        from hpogrid.grid import jobexec
-
         with self.lock:
             self.next_job += 1
             job = Job(self.next_job, len(task.jobs) + 1, status="running", attempt=1)
             task.jobs.append(job)
         workdir = self.root / "jobs" / f"{job.panda_id}.1"
         job.workdir = workdir
-        sandbox, inputs = self._job_files(task)
         loss = None
         try:
-            result = jobexec.run_job(
-                task.params,
-                job.seq,
-                workdir,
-                sandbox,
-                inputs,
-                task_id=task.task_id,
-                panda_id=job.panda_id,
-                env=self.job_env,
-                timeout=900,
-                files={"input.json": json.dumps(point["parameters"])},
-            )
+            result = self._payload(task, job, workdir, files={"input.json": json.dumps(point["parameters"])})
             output = json.loads((workdir / task.params["hpoRequestData"]["output_json"]).read_text())
             if output.get("status") == 0 and isinstance(output.get("loss"), (int, float)):
                 loss = float(output["loss"])
@@ -393,11 +364,25 @@ class PandaState:
                 point["status"] = "new" if point["tries"] < MAX_ATTEMPTS else "failed"  # iDDS tries a point 3 times
             task.touch()
 
-    def _job_files(self, task: Task) -> tuple[Path | None, list[Path]]:
-        """The task's sandbox in the cache and its input files (what the pilot fetches)."""
+    def _payload(self, task: Task, job: Job, workdir: Path, **options):
+        """Run a job's payload as a pilot would: the task's sandbox from the cache, its input files."""
+        from hpogrid.grid import jobexec
+
         archive = re.search(r"-a (\S+)", " ".join(str(p.get("value")) for p in task.params["jobParameters"]))
         sandbox = self.cache / archive.group(1) if archive and (self.cache / archive.group(1)).is_file() else None
-        return sandbox, [p for ds in _input_datasets(task.params) for p in self.datasets.get(ds, [])]
+        inputs = [p for ds in _input_datasets(task.params) for p in self.datasets.get(ds, [])]
+        options.setdefault("env", self.job_env)
+        return jobexec.run_job(
+            task.params,
+            job.seq,
+            workdir,
+            sandbox,
+            inputs,
+            task_id=task.task_id,
+            panda_id=job.panda_id,
+            timeout=900,
+            **options,
+        )
 
     def _env(self) -> dict[str, str]:
         import os
@@ -433,6 +418,24 @@ class PandaState:
             for job in task.jobs:
                 if job.status == "defined":
                     job.status = "cancelled"
+            self._settle(task)
+            return True, 0
+
+    def finish(self, task_id: int, user: str) -> tuple[bool, Any]:
+        """Finish a task: no new jobs start; those running may end (JEDI's soft finish)."""
+        with self.lock:
+            task = self.tasks.get(task_id)
+            if task is None:
+                return False, "task not found"
+            if task.user != user:
+                return False, "not the task owner or no production role"
+            if task.status in FINAL:
+                return False, f"Command rejected: the task is in {task.status} status"
+            for job in task.jobs:
+                if job.status == "defined":
+                    job.status = "cancelled"
+            task.finishing = True  # nothing new starts
+            task.touch("finishing")
             self._settle(task)
             return True, 0
 
@@ -604,6 +607,23 @@ class Handler(BaseHTTPRequestHandler):
         task = self.state.tasks.get(int(args.get("task_id", 0)))
         return self._ok(task.status) if task else self._fail("task not found")
 
+    def get_details(self, args, lost=False):
+        task = self.state.tasks.get(int(args.get("task_id", 0)))
+        if task is None:
+            return self._fail("task not found")
+        name = task.params.get("taskName", "").rstrip("/")
+        self._ok({
+            "jediTaskID": task.task_id, "inDS": ",".join(_input_datasets(task.params)), "outDS": f"{name}/",
+            "statistics": "", "PandaID": [j.panda_id for j in task.jobs], "mergeStatus": None,
+            "mergePandaID": [], "status": task.status, "cliParams": task.params.get("cliParams", ""),
+        })  # fmt: skip
+
+    def finish(self, args, lost=False):
+        ok, data = self.state.finish(int(args.get("task_id", 0)), self._user())
+        if lost:
+            return None
+        return self._ok(data) if ok else self._fail(data)
+
     def get_tasks_detailed_info_since(self, args, lost=False):
         filters = json.loads(args["filters"]) if args.get("filters") else {}
         since = dt.datetime.strptime(args["since"], "%Y-%m-%d %H:%M:%S") if args.get("since") else None
@@ -683,6 +703,8 @@ ROUTES = {
     "system/is_alive": Handler.is_alive,
     "task/submit": Handler.submit,
     "task/get_status": Handler.get_status,
+    "task/get_details": Handler.get_details,
+    "task/finish": Handler.finish,
     "task/get_tasks_detailed_info_since": Handler.get_tasks_detailed_info_since,
     "task/get_task_parameters": Handler.get_task_parameters,
     "task/get_job_ids": Handler.get_job_ids,

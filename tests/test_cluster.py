@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from hpogrid.results import Journal
-from tests.conftest import PYTHON, subprocess_env
+from tests.conftest import PYTHON, hpogrid_process, subprocess_env
 from tests.test_local_run import make_project
 
 WHERE = """
@@ -111,14 +111,7 @@ def test_local_run_attaches_to_a_running_cluster(tmp_path, base, head_node):
     project = make_project(tmp_path, "where", WHERE, "train", {"num_trials": 4, "max_concurrent": 2}, space=SPACE)
     env = subprocess_env(base)
     env.pop("HPOGRID_RAY_ADDRESS", None)
-    done = subprocess.run(
-        [PYTHON, "-m", "hpogrid", "local_run", "where", "--address", address, "-q"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = hpogrid_process("local_run", "where", "--address", address, "-q", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = (project.path / "runs").iterdir()
     records = Journal(run_dir).records()
@@ -128,14 +121,7 @@ def test_local_run_attaches_to_a_running_cluster(tmp_path, base, head_node):
 
     # the same through the environment variable, and the cluster is free again afterwards
     env["HPOGRID_RAY_ADDRESS"] = address
-    done = subprocess.run(
-        [PYTHON, "-m", "hpogrid", "local_run", "where", "-q"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = hpogrid_process("local_run", "where", "-q", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     second = max((project.path / "runs").iterdir())
     assert second != run_dir
@@ -165,14 +151,7 @@ def test_unreachable_address_is_a_clear_error(tmp_path, base):
         (["--address", f"127.0.0.1:{free_port()}"], {}, "--address"),
         ([], {"HPOGRID_RAY_ADDRESS": f"127.0.0.1:{free_port()}"}, "HPOGRID_RAY_ADDRESS"),
     ):
-        done = subprocess.run(
-            [PYTHON, "-m", "hpogrid", "local_run", "where", *args, "-q"],
-            env={**env, **extra},
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = hpogrid_process("local_run", "where", *args, "-q", env={**env, **extra}, cwd=tmp_path, timeout=120)
         assert done.returncode == 2, done.stdout + done.stderr
         (line,) = done.stderr.strip().splitlines()
         assert line.startswith(f"Error: {named}: no Ray cluster answers at 127.0.0.1:") and "ray start --head" in line

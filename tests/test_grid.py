@@ -286,3 +286,18 @@ def f(config, reporter):
     assert panda.state.requests.count("file_server/upload_cache_file") == 1  # unchanged sandbox reused
     assert panda.state.requests.count("file_server/validate_cache_file") == 2
     panda.state.wait(second)
+
+
+def test_server_answers_details_and_finish_as_panda_does(tmp_path, panda):
+    """The server endpoints panda-client has for task details and finish (hpogrid's monitor needs neither)."""
+    from hpogrid.grid.gateway import _client
+
+    client = _client()
+    assert client.getTaskStatus(99) == (255, None)  # not found, as the real server answers
+    grid_project(tmp_path, num_trials=2)
+    task_id = submitted_id(run_cli("run", "g", "--n_jobs", "2").stdout)
+    status, details = client.getJediTaskDetails({"jediTaskID": task_id}, False, True)
+    assert status == 0 and details["outDS"].startswith("user.jdoe.hpogrid.g.")
+    assert client.finishTask(task_id) == (0, (True, 0))
+    assert panda.state.wait(task_id).status in ("finished", "done")
+    assert client.finishTask(task_id)[1][0] is False

@@ -10,7 +10,7 @@ import time
 import psutil
 
 from hpogrid.results import Journal
-from tests.conftest import PYTHON, subprocess_env
+from tests.conftest import PYTHON, hpogrid_process, subprocess_env
 from tests.test_local_run import make_project
 
 SLOW = """
@@ -73,14 +73,7 @@ def test_resume_after_sigkill(tmp_path, base):
     before = (run_dir / "trials.jsonl").read_text()
     assert 3 <= len(before.splitlines()) < 16
 
-    done = subprocess.run(
-        [PYTHON, "-m", "hpogrid", "local_run", "slow", "--resume", "-q"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = hpogrid_process("local_run", "slow", "--resume", "-q", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "finished: 16 of 16 trials" in done.stdout
     after = (run_dir / "trials.jsonl").read_text()

@@ -95,11 +95,14 @@ def run(project, n_jobs, site, time_hours, memory, architecture, dry, emulate, i
         if best:
             click.echo(f"Best config: {best['config']}  {best['metric']} = {best['value']}")
         return 0 if done == len(runs) else 1
-    submission = grid.submit(loaded, request)
-    again = " (found after a retry: submitted once)" if submission.resubmitted else ""
-    click.echo(f"Submitted task {submission.task_id}{again}: {n_jobs} job(s), outDS {submission.out_ds}")
-    click.echo(f"Follow it: hpogrid tasks show --jeditaskid {submission.task_id}   ({submission.link})")
+    _echo_submitted(grid.submit(loaded, request), f"task {{}}{{}}: {n_jobs} job(s)")
     return 0
+
+
+def _echo_submitted(submission, what: str) -> None:
+    again = " (found after a retry: submitted once)" if submission.resubmitted else ""
+    click.echo(f"Submitted {what.format(submission.task_id, again)}, outDS {submission.out_ds}")
+    click.echo(f"Follow it: hpogrid tasks show --jeditaskid {submission.task_id}   ({submission.link})")
 
 
 def _best(runs) -> dict | None:
@@ -181,10 +184,7 @@ def submit_idds(project, site, max_points, per_generation, min_unevaluated, arch
         params, seed = grid.plan_idds(loaded, request, "<nickname>", "<sandbox>", "<cache server>")
         echo_json({"task_parameters": params, "seed": seed})
         return 0
-    submission = grid.submit_idds(loaded, request)
-    again = " (found after a retry: submitted once)" if submission.resubmitted else ""
-    click.echo(f"Submitted iDDS HPO task {submission.task_id}{again}: outDS {submission.out_ds}")
-    click.echo(f"Follow it: hpogrid tasks show --jeditaskid {submission.task_id}   ({submission.link})")
+    _echo_submitted(grid.submit_idds(loaded, request), "iDDS HPO task {}{}")
     return 0
 
 
