@@ -116,11 +116,11 @@ class Gateway:
     """PanDA calls hpogrid makes. Every method raises GridError (one clear line) when it fails."""
 
     def __init__(self, attempts: int = 4, delay: float | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.client = _client()  # first: a missing panda-client says which extra to install
         self.mode = check_credentials()
         self.attempts = max(attempts, 1)
         self.delay = float(os.environ.get(RETRY_DELAY_VARIABLE, 2.0)) if delay is None else delay
         self.sleep = sleep
-        self.client = _client()
 
     # -- plumbing --------------------------------------------------------------------------------
     def _call(self, what: str, function: Callable, *args: Any, **kwargs: Any) -> tuple[int, Any]:
