@@ -97,3 +97,16 @@ def test_emulate_runs_the_exact_payload_here(tmp_path):
     assert sorted(c["c"] for c in configs) == [1, 2, 3, 4]  # one grid, split over two jobs
     params = json.loads((folder / "task_parameters.json").read_text())
     assert params["nEvents"] == 2
+
+
+def test_without_panda_client_the_error_names_the_extra(tmp_path, base):
+    import subprocess
+
+    from tests.conftest import PYTHON, subprocess_env
+
+    code = (
+        "import sys; sys.modules['pandaclient'] = None; from hpogrid.cli import main; sys.exit(main(['tasks', 'show']))"
+    )
+    done = subprocess.run([PYTHON, "-c", code], env=subprocess_env(base), cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "pip install 'hpogrid[grid]'" in done.stderr and "Traceback" not in done.stderr
