@@ -10,6 +10,8 @@ A run directory holds:
      "metric": "loss", "value": 0.12,    # the optimized metric at the trial's last iteration
      "extra": {"accuracy": 0.97},        # hpo_config.extra_metrics at the last iteration
      "last_result": {...},               # every metric the trial reported at its last iteration
+     "history": {"iteration": [1, 2], "loss": [0.3, 0.12], "accuracy": [0.9, 0.97]},
+                                         # the metric and extra metrics at each reported iteration
      "iterations": 10,                   # training iterations done
      "status": "terminated",             # terminated | early_stopped (by the scheduler) | error
      "error": null,                      # the traceback of a failed trial
@@ -20,7 +22,7 @@ A run directory holds:
 ``summary.json``  the run: project, hyperparameter names, metric, mode, best config and score,
                   start/end, counts per status and a compact row per trial. This is what a grid job
                   uploads as its PanDA job metadata, so it stays well under 1 MB for 1,000 trials
-                  (long error texts are cut; last_result is left out).
+                  (long error texts are cut; last_result and history are left out).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class TrialRecord:
     iterations: int = 0
     extra: dict = field(default_factory=dict)
     last_result: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
     error: str | None = None
     start: str | None = None
     end: str | None = None
@@ -104,6 +107,7 @@ class TrialRecord:
         """The row of this trial in a run summary."""
         row = self.to_json()
         row.pop("last_result")
+        row.pop("history")
         if row["error"] and len(row["error"]) > SUMMARY_ERROR_CHARS:
             row["error"] = "..." + row["error"][-SUMMARY_ERROR_CHARS:]
         return row
@@ -115,6 +119,13 @@ class Journal:
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / TRIALS_FILE
+
+    @classmethod
+    def from_file(cls, path: Path) -> Journal:
+        """The journal in a file of any name (a grid job's trials output, a copied trials.jsonl)."""
+        journal = cls(Path(path).parent)
+        journal.path = Path(path)
+        return journal
 
     def append(self, record: TrialRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -618,7 +618,7 @@ class Handler(BaseHTTPRequestHandler):
             "mergePandaID": [], "status": task.status, "cliParams": task.params.get("cliParams", ""),
         })  # fmt: skip
 
-    def finish(self, args, lost=False):
+    def finish_task(self, args, lost=False):  # not `finish`: socketserver calls that after each request
         ok, data = self.state.finish(int(args.get("task_id", 0)), self._user())
         if lost:
             return None
@@ -704,7 +704,7 @@ ROUTES = {
     "task/submit": Handler.submit,
     "task/get_status": Handler.get_status,
     "task/get_details": Handler.get_details,
-    "task/finish": Handler.finish,
+    "task/finish": Handler.finish_task,
     "task/get_tasks_detailed_info_since": Handler.get_tasks_detailed_info_since,
     "task/get_task_parameters": Handler.get_task_parameters,
     "task/get_job_ids": Handler.get_job_ids,

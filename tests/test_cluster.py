@@ -1,13 +1,16 @@
 """`local_run --address` (and $HPOGRID_RAY_ADDRESS) attach to a Ray cluster started with `ray start`.
 
 The test starts its own head node (`ray start --head --block`, on 127.0.0.1, private temp dir) and
-ends it by PID; the trials report which Ray cluster ran them.
+ends it by PID; the trials report which Ray cluster ran them. It runs twice: with a Ray auth token (the
+head then requires token authentication; the token is in a private file named by RAY_AUTH_TOKEN_PATH,
+never the user's ~/.ray) and without one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -38,11 +41,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def head_node():
-    """A one-node Ray cluster of this test's own; yields its address, ends every process it started."""
+@pytest.fixture(params=["token", "no-token"])
+def head_node(request, tmp_path):
+    """A one-node Ray cluster of this test's own; yields its address, the environment that reaches it
+    and the PIDs it started; ends every one of them."""
     port = free_port()
     temp_dir = tempfile.mkdtemp(prefix="hg-ray-", dir="/tmp")  # short: Ray's socket paths have a limit
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env["HOME"] = str(tmp_path / "home")  # no ~/.ray/auth_token of the user's decides the mode
+    if request.param == "token":
+        token = tmp_path / "auth_token"
+        token.write_text(secrets.token_hex(32))
+        env["RAY_AUTH_TOKEN_PATH"] = str(token)
     ray_cli = str(Path(PYTHON).parent / "ray")
     head = subprocess.Popen(
         [
@@ -58,6 +68,7 @@ def head_node():
             "--disable-usage-stats",
             f"--temp-dir={temp_dir}",
         ],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -70,7 +81,7 @@ def head_node():
             assert time.time() < deadline, "the Ray head node did not come up"
             time.sleep(0.3)
         started |= {p.pid for p in psutil.Process(head.pid).children(recursive=True)}
-        yield f"127.0.0.1:{port}", started
+        yield f"127.0.0.1:{port}", env, started
     finally:
         started |= _children(head.pid)
         head.send_signal(signal.SIGTERM)  # `ray start --block` ends its node's processes on SIGTERM
@@ -107,10 +118,22 @@ def _process(pid: int):
 
 
 def test_local_run_attaches_to_a_running_cluster(tmp_path, base, head_node):
-    address, started = head_node
+    address, head_env, started = head_node
     project = make_project(tmp_path, "where", WHERE, "train", {"num_trials": 4, "max_concurrent": 2}, space=SPACE)
-    env = subprocess_env(base)
+    env = {**subprocess_env(base), **head_env}
     env.pop("HPOGRID_RAY_ADDRESS", None)
+    if "RAY_AUTH_TOKEN_PATH" in env:  # without the cluster's token: one line, at once, no run folder
+        tokenless = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN_PATH"}
+        for wrong in ({}, {"RAY_AUTH_TOKEN": secrets.token_hex(32)}):
+            done = hpogrid_process(
+                "local_run", "where", "--address", address, "-q", env={**tokenless, **wrong}, cwd=tmp_path, timeout=60
+            )
+            assert done.returncode == 2, done.stdout + done.stderr
+            assert done.stderr.strip() == (
+                f"Error: --address: the Ray cluster at {address} wants its auth token and did not get it (missing or "
+                "wrong); put the cluster's token in ~/.ray/auth_token, $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH"
+            )
+            assert not (project.path / "runs").exists()
     done = hpogrid_process("local_run", "where", "--address", address, "-q", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = (project.path / "runs").iterdir()
@@ -130,11 +153,11 @@ def test_local_run_attaches_to_a_running_cluster(tmp_path, base, head_node):
         [
             PYTHON,
             "-c",
-            "import json, ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+            "import json, ray, sys; from hpogrid.local.runner import start_ray; start_ray(sys.argv[1], True); "
             "print(json.dumps([ray.cluster_resources(), ray.available_resources()]))",
             address,
         ],
-        env={**env, "RAY_AUTH_MODE": "token"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,

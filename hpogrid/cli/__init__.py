@@ -28,6 +28,7 @@ COMMANDS = {
     "generate": ("hpogrid.cli.grid", "generate"),
     "evaluate": ("hpogrid.cli.grid", "evaluate"),
     "sites": ("hpogrid.cli.grid", "sites"),
+    "report": ("hpogrid.cli.report", "report"),
 }
 
 

@@ -58,6 +58,7 @@ class Recorder(Callback):
         self.stop = dict(hpo["stop"])
         self.source = {"kind": "local", "run": run_id, **(source or {})}
         self.last: dict[str, dict] = {}
+        self.history: dict[str, dict[str, list]] = {}
         self.started: dict[str, float] = {}
         self.running: set[str] = set()
         self._reset()
@@ -95,6 +96,10 @@ class Recorder(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self.started.setdefault(trial.trial_id, time.time() - float(result.get("time_total_s", 0)))
         self.last[trial.trial_id] = dict(result)
+        history = self.history.setdefault(trial.trial_id, {})
+        for name in dict.fromkeys(("iteration", self.metric, *self.extra_metrics)):
+            value = result.get("training_iteration" if name == "iteration" else name)
+            history.setdefault(name, []).append(value if isinstance(value, (int, float)) else None)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         result = self.last.get(trial.trial_id) or dict(trial.last_result or {})
@@ -133,6 +138,7 @@ class Recorder(Callback):
             iterations=int(result.get("training_iteration", 0) or 0),
             extra={m: result.get(m) for m in self.extra_metrics},
             last_result=metrics,
+            history=self.history.pop(trial.trial_id, {}),
             error=error,
             start=iso(start),
             end=iso(end),

@@ -127,13 +127,41 @@ def start_ray(address: str | None, quiet: bool) -> bool:
         from ray._raylet import Config
 
         Config.initialize("")  # Ray read its config when imported: reread it (what Ray itself does)
+    token_places = "~/.ray/auth_token, $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH"
+    if not _token_accepted(address):
+        raise HpogridError(
+            f"{source}: the Ray cluster at {address} wants its auth token and did not get it (missing or wrong); "
+            f"put the cluster's token in {token_places}"
+        )
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
         raise HpogridError(
             f"{source}: cannot attach to the Ray cluster at {address}; {hint} and that its auth token is in "
-            "~/.ray/auth_token, $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH"
+            f"{token_places}"
         ) from exc
+    return True
+
+
+def _token_accepted(address: str) -> bool:
+    """Ask the cluster's GCS once whether it accepts us, so a token problem fails in a second with one line
+    instead of Ray's 20 s of retries and C++ warnings (which are kept off the terminal here)."""
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                GcsClient(address=address).cluster_id  # noqa: B018 - the call is the check
+            except AuthenticationError:
+                return False
+            except Exception:  # anything else: ray.init reports it in its own words
+                return True
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
     return True
 
 

@@ -1,0 +1,136 @@
+"""`hpogrid report`: the results of a project (or of a results file) as a table, analysis and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hpogrid.report.table import EXTRA_COLUMNS
+
+SHOWN_ROWS = 30
+
+
+@click.command(
+    "report",
+    help="Every trial of a project, best first: local runs, grid and iDDS tasks (or one results file).\n\n"
+    "\b\nExamples:\n  hpogrid report mnist --to_html --to_csv\n"
+    "  hpogrid report mnist --extra site,taskid,time_s --top 10 --analyze\n"
+    "  hpogrid report mnist --days 7 --taskname 'user.*.hpogrid.mnist.2026*' --to_mlflow\n"
+    "  hpogrid report projects/mnist/runs/20261125-101500-123/summary.json --to_json",
+)
+@click.argument("target")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="At most N grid tasks.")
+@click.option(
+    "--days", type=click.FloatRange(min=0), default=30, show_default=True, help="Grid tasks of the last N days"
+)
+@click.option("--taskname", metavar="GLOB", help="Grid tasks with names matching (wildcards allowed).")
+@click.option("--range", "id_range", metavar="FIRST-LAST", help="Grid tasks with IDs in this range.")
+@click.option("--jeditaskid", type=int, help="Only this grid task.")
+@click.option(
+    "--source",
+    "sources",
+    type=click.Choice(["all", "local", "grid"]),
+    default="all",
+    show_default=True,
+    help="Which trials: local runs, grid/iDDS tasks, or both.",
+)
+@click.option("--extra", metavar="COLS", help=f"Extra columns, comma-separated: {', '.join(EXTRA_COLUMNS)}.")
+@click.option("--min", "low", type=float, help="Only trials whose metric is at least this.")
+@click.option("--max", "high", type=float, help="Only trials whose metric is at most this.")
+@click.option("--top", type=click.IntRange(min=1), help="Only the best K trials.")
+@click.option("--mode", type=click.Choice(["min", "max"]), help="Sort direction, for files that do not say.")
+@click.option("--analyze", is_flag=True, help="Print the analysis: best trial, parameter importance, correlations.")
+@click.option("-o", "--outname", default="hpo_result", show_default=True, help="Base name of the files written.")
+@click.option("--to_csv", "--to-csv", "to_csv", is_flag=True, help="Write OUTNAME.csv.")
+@click.option("--to_json", "--to-json", "to_json", is_flag=True, help="Write OUTNAME.json (one record per trial).")
+@click.option("--summary", is_flag=True, help="Write OUTNAME_summary.json (the analysis).")
+@click.option("--to_html", "--to-html", "to_html", is_flag=True, help="Write OUTNAME.html: table and plots, offline.")
+@click.option("--to_pcp", "--to-pcp", "to_pcp", is_flag=True, help="Write OUTNAME_pcp.html: parallel coordinates.")
+@click.option("--to_mlflow", "--to-mlflow", "to_mlflow", is_flag=True, help="Export to MLflow (again: no duplicates).")
+@click.option("--mlflow-uri", help="MLflow tracking URI (default: sqlite mlflow.db in the project folder).")
+@click.option("-q", "--quiet", is_flag=True, help="Do not print the table.")
+def report(
+    target, limit, days, taskname, id_range, jeditaskid, sources, extra, low, high, top, mode, analyze, outname,
+    to_csv, to_json, summary, to_html, to_pcp, to_mlflow, mlflow_uri, quiet,
+):  # fmt: skip
+    from hpogrid.cli.output import echo_table
+    from hpogrid.errors import HpogridError
+    from hpogrid.grid.monitor import parse_range
+    from hpogrid.project import ProjectStore
+    from hpogrid.report import SOURCES, Outputs, collect_project, write
+    from hpogrid.report.analysis import analyze as analyze_table
+    from hpogrid.report.analysis import describe
+    from hpogrid.report.collect import GridQuery, read_file
+    from hpogrid.report.table import build, check_extra
+
+    columns = check_extra([c.strip() for c in extra.split(",") if c.strip()]) if extra else []
+    if low is not None and high is not None and low > high:
+        raise HpogridError(f"--min {low} is above --max {high}: nothing could be shown")
+    query = GridQuery(limit, days, taskname, parse_range(id_range) if id_range else None, jeditaskid)
+    if _is_project(ProjectStore(), target):
+        store = ProjectStore()
+        project = store.load(target)
+        trials = collect_project(project, query, SOURCES if sources == "all" else (sources,))
+        if mode:
+            trials.mode = mode
+        folder, title = project.path, f"hpogrid report: {project.name}"
+    elif Path(target).exists():
+        trials = read_file(Path(target), mode)
+        folder, title = Path.cwd(), f"hpogrid report: {trials.project or Path(target).name}"
+    else:
+        raise HpogridError(f"no project or results file named '{target}'; see `hpogrid project list`")
+    for warning in trials.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    table = build(trials, columns, low, high, top)
+    formats = tuple(
+        name
+        for name, wanted in (
+            ("csv", to_csv), ("json", to_json), ("summary", summary), ("html", to_html), ("pcp", to_pcp),
+            ("mlflow", to_mlflow),
+        )
+        if wanted
+    )  # fmt: skip
+    needs_analysis = analyze or summary or to_html
+    analysis = analyze_table(table) if needs_analysis else None
+    if not quiet:
+        shown = table.frame.head(SHOWN_ROWS)
+        rows = [[_short(v) for v in row] for row in shown.itertuples(index=False, name=None)]
+        echo_table(list(shown.columns), rows, "No trials found.", width=40)
+        if len(table.frame) > SHOWN_ROWS:
+            click.echo(f"... {len(table.frame) - SHOWN_ROWS} more trials (all of them go to the exports; --top K)")
+    if analyze:
+        click.echo("\n" + describe(analysis))
+    if formats:
+        outputs = Outputs(
+            Path(outname),
+            formats,
+            title,
+            mlflow_uri or _default_uri(folder),
+            experiment=trials.project or "hpogrid",
+        )
+        for line in write(table, analysis or {}, outputs):
+            click.echo(f"Wrote {line}")
+    return 0
+
+
+def _default_uri(folder: Path) -> str:
+    from hpogrid.report.mlflow_export import default_uri
+
+    return default_uri(folder)
+
+
+def _short(value):
+    """Floats with 6 significant digits, missing values as '-'."""
+    if isinstance(value, float):
+        return None if value != value else float(f"{value:.6g}")
+    return value
+
+
+def _is_project(store, name: str) -> bool:
+    from hpogrid.errors import HpogridError
+
+    try:
+        return store.exists(name)
+    except HpogridError:  # not a valid project name: a path
+        return False

@@ -1,0 +1,351 @@
+"""Gathering every trial of a project, wherever it ran: local runs, grid tasks, iDDS tasks, files.
+
+Each trial is a TrialRecord (hpogrid/results.py) whose ``source`` says where it ran:
+``{"kind": "local", "run"}``, ``{"kind": "grid", "task", "job", "site", "task_time_s"}`` or
+``{"kind": "idds", "task", "job", "site"}``. A trial is identified by (kind, run or task, job, trial_id),
+so reading the same result twice (a summary and its journal, a cached and a fresh task) counts it once.
+
+Grid tasks of a project are those it submitted (projects/P/grid/submissions.jsonl) and those named
+``user.*.hpogrid.P.*``. The trials of a task in a final state are cached in projects/P/grid/report/,
+so a repeated report does not ask the server for them again (unless the task changed since).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpogrid.errors import HpogridError
+from hpogrid.results import FORMAT, SUMMARY_FILE, TRIALS_FILE, Journal, TrialRecord
+
+FINAL_STATES = frozenset({"done", "finished", "failed", "broken", "aborted"})
+CACHE_DIR = "report"
+
+
+@dataclass
+class Trials:
+    """The trials of a report and what they optimized."""
+
+    metric: str
+    mode: str
+    hyperparameters: list[str]
+    extra_metrics: list[str] = field(default_factory=list)
+    records: list[TrialRecord] = field(default_factory=list)
+    project: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    _seen: set = field(default_factory=set, repr=False)
+
+    def add(self, records: Iterable[TrialRecord]) -> int:
+        """Add the records not seen before; returns how many were new."""
+        added = 0
+        for record in records:
+            key = identity(record)
+            if key not in self._seen:
+                self._seen.add(key)
+                self.records.append(record)
+                added += 1
+        return added
+
+
+def identity(record: TrialRecord) -> tuple:
+    source = record.source or {}
+    where = source.get("task") if source.get("task") is not None else source.get("run")
+    return source.get("kind", "local"), where, source.get("job"), record.trial_id
+
+
+@dataclass
+class GridQuery:
+    """The README's task filters of `hpogrid report`."""
+
+    limit: int = 1000
+    days: float | None = 30
+    taskname: str | None = None
+    id_range: tuple[int, int] | None = None
+    jeditaskid: int | None = None
+
+
+# -- local runs --------------------------------------------------------------------------------------------
+def run_records(run_dir: Path) -> list[TrialRecord]:
+    """A run folder's trials: its journal, or the rows of its summary when only that is left."""
+    journal = Journal(run_dir)
+    if journal.path.is_file():
+        return journal.records()
+    summary_path = Path(run_dir) / SUMMARY_FILE
+    if summary_path.is_file():
+        return summary_records(_read_json(summary_path))
+    return []
+
+
+def local(project, trials: Trials) -> None:
+    from hpogrid.local.runner import runs_dir
+
+    folder = runs_dir(project)
+    for run_dir in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
+        records = run_records(run_dir)
+        for record in records:
+            record.source = {"kind": "local", "run": run_dir.name, **(record.source or {})}
+        trials.add(records)
+
+
+# -- summaries and job metadata ----------------------------------------------------------------------------
+def summary_records(summary: dict, task: dict | None = None) -> list[TrialRecord]:
+    """The trials of a run summary or of a grid job's metadata (a summary plus "job")."""
+    job = summary.get("job") or {}
+    extra_source = {k: job.get(k) for k in ("task", "job", "site") if job.get(k) is not None}
+    if task:
+        extra_source.setdefault("site", task.get("site"))
+    if summary.get("duration_s") is not None:
+        extra_source["task_time_s"] = summary["duration_s"]
+    records = []
+    for row in summary.get("trials") or []:
+        record = TrialRecord.from_json(row)
+        source = dict(record.source or {})
+        for key, value in extra_source.items():
+            if source.get(key) is None:
+                source[key] = value
+        if job.get("kind") and "kind" not in source:
+            source["kind"] = job["kind"]
+        record.source = source
+        records.append(record)
+    return records
+
+
+def read_file(path: Path, mode: str | None = None) -> Trials:
+    """`hpogrid report FILE`: a run folder, summary.json, userJobMetadata.json, trials.jsonl, or the JSON
+    of `hpogrid tasks show --metadata --output F.json` ({PandaID: metadata} per task)."""
+    path = Path(path)
+    if not path.exists():
+        raise HpogridError(f"{path}: no such file or directory (give a project name, or a results file)")
+    if path.is_dir():
+        if not (path / TRIALS_FILE).is_file() and not (path / SUMMARY_FILE).is_file():
+            raise HpogridError(f"{path}: not a run folder (it has no {TRIALS_FILE} or {SUMMARY_FILE})")
+        summary = _read_json(path / SUMMARY_FILE) if (path / SUMMARY_FILE).is_file() else {}
+        records = run_records(path)
+        for record in records:
+            record.source = {"kind": "local", "run": path.name, **(record.source or {})}
+        return _trials_of(records, [summary] if summary else [], mode, path)
+    if path.suffix == ".jsonl":
+        records = Journal.from_file(path).records()
+        if not records:
+            raise HpogridError(f"{path}: holds no trial records (one JSON object per line, see `hpogrid report -h`)")
+        beside = path.parent / SUMMARY_FILE
+        return _trials_of(records, [_read_json(beside)] if beside.is_file() else [], mode, path)
+    data = _read_json(path)
+    summaries = list(_summaries_in(data))
+    if not summaries:
+        raise HpogridError(
+            f"{path}: not a results file: expected a run summary ({FORMAT}), a job's userJobMetadata.json, "
+            "a trials.jsonl, or `hpogrid tasks show --metadata --output FILE.json`"
+        )
+    records = [r for summary in summaries for r in summary_records(summary)]
+    return _trials_of(records, summaries, mode, path)
+
+
+def _summaries_in(data: Any) -> Iterable[dict]:
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        yield data
+    elif isinstance(data, dict):  # {PandaID: metadata}
+        for value in data.values():
+            yield from _summaries_in(value)
+    elif isinstance(data, list):  # rows of `tasks show --output`, each with a metastruct
+        for row in data:
+            if isinstance(row, dict) and isinstance(row.get("metastruct"), dict):
+                yield from _summaries_in(row["metastruct"])
+
+
+def _trials_of(records: list[TrialRecord], summaries: list[dict], mode: str | None, path: Path) -> Trials:
+    first = summaries[0] if summaries else {}
+    metric = first.get("metric") or (records[0].metric if records else "loss")
+    names = list(first.get("hyperparameters") or _names_in(records))
+    extras = sorted({k for r in records for k in (r.extra or {})})
+    trials = Trials(metric=metric, mode=mode or first.get("mode") or "min", hyperparameters=names)
+    trials.extra_metrics, trials.project = extras, first.get("project")
+    if not mode and not first.get("mode"):
+        trials.warnings.append(f"{path}: the file does not say min or max; sorted for min (use --mode max)")
+    trials.add(records)
+    return trials
+
+
+def _names_in(records: list[TrialRecord]) -> list[str]:
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(flatten(record.config)))
+    return list(names)
+
+
+def flatten(config: dict, prefix: str = "") -> dict:
+    """{dotted name: value} of a nested config."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def flat_config(config: dict, names: list[str]) -> dict:
+    """The values of the named (dotted) hyperparameters in a trial config, nested or flat."""
+    out = {}
+    for name in names:
+        if name in config:
+            out[name] = config[name]
+            continue
+        node: Any = config
+        for key in name.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        out[name] = node
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise HpogridError(f"{path}: cannot read it as JSON ({exc})") from exc
+
+
+# -- grid tasks --------------------------------------------------------------------------------------------
+def project_tasks(rows: list[dict], project, query: GridQuery, submitted: dict[int, dict]) -> list[dict]:
+    """The listed tasks that belong to the project and pass the filters, newest first, at most limit."""
+    pattern = f"user.*.hpogrid.{project.name}.*"
+    picked = []
+    for row in rows:
+        task_id, name = int(row["jeditaskid"]), str(row.get("taskname") or "").rstrip("/")
+        if task_id not in submitted and not fnmatch.fnmatchcase(name, pattern):
+            continue
+        if query.taskname and not fnmatch.fnmatchcase(name, query.taskname.rstrip("/")):
+            continue
+        if query.id_range and not query.id_range[0] <= task_id <= query.id_range[1]:
+            continue
+        if query.jeditaskid is not None and task_id != query.jeditaskid:
+            continue
+        picked.append(row)
+    picked.sort(key=lambda r: -int(r["jeditaskid"]))
+    return picked[: query.limit]
+
+
+def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
+    """Add the trials of the project's grid and iDDS tasks (through the gateway; cached when final)."""
+    from hpogrid.grid.monitor import row as task_row
+    from hpogrid.grid.submit import GRID_DIR, submissions
+
+    submitted = {int(s["task_id"]): s for s in submissions(project)}
+    cache = TaskCache(project.path / GRID_DIR / CACHE_DIR)
+    if not submitted and not cache.task_ids() and gateway is None:
+        return  # nothing was ever sent from here: do not ask the grid (nor need credentials)
+    try:
+        if gateway is None:
+            from hpogrid.grid.gateway import Gateway
+
+            gateway = Gateway()
+        filters = {"jediTaskID": query.jeditaskid} if query.jeditaskid is not None else {}
+        days = None if query.jeditaskid is not None else query.days
+        listed = [task_row(t) for t in gateway.tasks(filters, days=days, limit=max(query.limit, 1000))]
+    except HpogridError as exc:
+        trials.warnings.append(f"grid tasks left out (only cached ones are shown): {exc}")
+        for task_id in cache.task_ids():
+            entry = cache.get(task_id)
+            if entry and _passes(entry["row"], project, query, submitted):
+                trials.add(TrialRecord.from_json(r) for r in entry["records"])
+        return
+    for row in project_tasks(listed, project, query, submitted):
+        task_id = int(row["jeditaskid"])
+        entry = cache.get(task_id)
+        if entry and entry["row"].get("status") == row.get("status") and _same_time(entry["row"], row):
+            trials.add(TrialRecord.from_json(r) for r in entry["records"])
+            continue
+        try:
+            kind = (submitted.get(task_id) or {}).get("kind") or _kind(gateway, task_id)
+            records = task_records(gateway, row, kind, trials.mode)
+        except HpogridError as exc:
+            trials.warnings.append(f"task {task_id} left out: {exc}")
+            continue
+        if row.get("status") in FINAL_STATES:
+            cache.put(task_id, row, records)
+        trials.add(records)
+
+
+def _passes(row: dict, project, query: GridQuery, submitted: dict) -> bool:
+    return bool(project_tasks([row], project, query, submitted))
+
+
+def _same_time(old: dict, new: dict) -> bool:
+    return str(old.get("modificationtime")) == str(new.get("modificationtime"))
+
+
+def _kind(gateway, task_id: int) -> str:
+    return "idds" if "hpoWorkflow" in (gateway.task_params(task_id) or {}) else "prun"
+
+
+def task_records(gateway, row: dict, kind: str, mode: str) -> list[TrialRecord]:
+    """The trials of one task: its finished jobs' metadata; for iDDS tasks also the points the relay
+    knows a loss of but no job metadata has (the loss is the negated metric for mode max)."""
+    task_id = int(row["jeditaskid"])
+    records = []
+    for panda_id, metadata in sorted(gateway.job_metadata(task_id).items()):
+        if not isinstance(metadata, dict):
+            continue
+        metadata = {**metadata, "job": {"task": task_id, "job": panda_id, **(metadata.get("job") or {})}}
+        for record in summary_records(metadata, row):
+            record.source = {**record.source, "kind": "idds" if kind == "idds" else "grid"}
+            records.append(record)
+    if kind == "idds":
+        records += relay_records(gateway.hyperparameters(task_id), records, row, mode)
+    return records
+
+
+def relay_records(points: list[dict], known: list[TrialRecord], row: dict, mode: str) -> list[TrialRecord]:
+    task_id = int(row["jeditaskid"])
+    seen = [_canonical(flatten(r.config)) for r in known]
+    out = []
+    for point in points:
+        loss, parameters = point.get("loss"), point.get("parameters") or {}
+        if not isinstance(loss, (int, float)) or _canonical(flatten(parameters)) in seen:
+            continue
+        out.append(
+            TrialRecord(
+                trial_id=f"point_{point.get('id')}",
+                config=parameters,
+                metric="loss",
+                value=float(loss) if mode == "min" else -float(loss),
+                status="terminated",
+                source={"kind": "idds", "task": task_id, "site": row.get("site"), "point": point.get("id")},
+            )
+        )
+    return out
+
+
+def _canonical(flat: dict) -> str:
+    return json.dumps(flat, sort_keys=True, default=str)
+
+
+class TaskCache:
+    """Trials of finished grid tasks, one JSON file per task, written atomically."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def task_ids(self) -> list[int]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(int(p.stem) for p in self.folder.glob("*.json") if p.stem.isdigit())
+
+    def get(self, task_id: int) -> dict | None:
+        path = self.folder / f"{task_id}.json"
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) and "records" in entry and "row" in entry else None
+
+    def put(self, task_id: int, row: dict, records: list[TrialRecord]) -> None:
+        from hpogrid.fileio import write_json_atomic
+
+        keep = {k: v for k, v in row.items() if k != "metastruct"}
+        write_json_atomic(self.folder / f"{task_id}.json", {"row": keep, "records": [r.to_json() for r in records]})

@@ -1,0 +1,221 @@
+"""`hpogrid report`: trials of local runs, files and grid tasks; table, bounds, exports, MLflow, analysis."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+
+import pytest
+
+from hpogrid.local.runner import RunOptions, run
+from hpogrid.report.collect import Trials
+from hpogrid.report.table import build
+from hpogrid.results import TrialRecord
+from tests.conftest import run_cli
+from tests.test_local_run import make_project
+
+OBJECTIVE = """
+def f(config, reporter):
+    base = (config["x"] - 0.3) ** 2 + (0.5 if config["c"] == "b" else 0.0) + config["opt"]["lr"]
+    for i in range(3):
+        reporter(loss=base + 0.1 * (2 - i), acc=1 - base)
+"""
+SPACE = {
+    "x": {"method": "uniform", "dimension": {"low": 0, "high": 1}},
+    "c": {"method": "categorical", "dimension": {"categories": ["a", "b"]}},
+    "opt": {"lr": {"method": "loguniform", "dimension": {"low": 1e-4, "high": 1e-2}}},
+}
+HPO = {
+    "num_trials": 10,
+    "max_concurrent": 2,
+    "seed": 11,
+    "extra_metrics": ["acc"],
+    "stop": {"training_iteration": 3},
+}
+
+
+@pytest.fixture
+def local_project(ray_session, tmp_path):
+    project = make_project(tmp_path, "rep", OBJECTIVE, "f", HPO, space=SPACE)
+    result = run(project, RunOptions(quiet=True))
+    assert len(result.records) == 10
+    return project, result
+
+
+def _report(*args):
+    result = run_cli("report", *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_every_export_of_a_local_run(local_project, tmp_path):
+    project, result = local_project
+    out = tmp_path / "out" / "res"
+    shown = _report(
+        "rep", "--to_csv", "--to_json", "--summary", "--to_html", "--to_pcp", "--extra", "trial_id,time_s,iterations",
+        "-o", str(out), "--analyze",
+    )  # fmt: skip
+    values = sorted(r.value for r in result.records)
+    rows = list(csv.DictReader(io.StringIO(out.with_suffix(".csv").read_text())))
+    assert [float(r["loss"]) for r in rows] == pytest.approx(values)  # every trial once, best first
+    assert list(rows[0]) == ["x", "c", "opt.lr", "loss", "acc", "status", "source", "trial_id", "time_s", "iterations"]
+    assert {r["trial_id"] for r in rows} == {r.trial_id for r in result.records}
+    assert {r["source"] for r in rows} == {f"local {result.run_dir.name}"} and {r["iterations"] for r in rows} == {"3"}
+    by_id = {r.trial_id: r for r in result.records}
+    for row in rows:
+        record = by_id[row["trial_id"]]
+        assert float(row["x"]) == pytest.approx(record.config["x"]) and row["c"] == record.config["c"]
+        assert float(row["opt.lr"]) == pytest.approx(record.config["opt"]["lr"])
+        assert float(row["acc"]) == pytest.approx(record.extra["acc"])
+    records = json.loads((tmp_path / "out" / "res.json").read_text())
+    assert [r["trial_id"] for r in records] == [r["trial_id"] for r in rows]
+    summary = json.loads((tmp_path / "out" / "res_summary.json").read_text())
+    best = min(result.records, key=lambda r: r.value)
+    assert summary["best"]["trial_id"] == best.trial_id and summary["best"]["value"] == pytest.approx(best.value)
+    assert summary["trials"] == 10 and summary["counts"] == {"terminated": 10}
+    assert {i["parameter"] for i in summary["importance"]} == {"x", "c", "opt.lr"}
+    assert f"Best loss (min): {best.value:.6g}" in shown.stdout and "PARAMETER" in shown.stdout
+    page = (tmp_path / "out" / "res.html").read_text()
+    assert page.count("<tr>") == 11 and "Plotly" in page and "src=" not in page.split("<body>")[1][:2000]
+    assert "parcoords" in (tmp_path / "out" / "res_pcp.html").read_text()
+    assert oct((tmp_path / "out" / "res.csv").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_bounds_top_and_extra_columns(local_project):
+    _, result = local_project
+    values = sorted(r.value for r in result.records)
+    low, high = values[2], values[6]
+    shown = _report("rep", "--min", str(low), "--max", str(high), "--to_json", "-o", "b", "-q")
+    rows = json.loads(open("b.json").read())
+    assert [r["loss"] for r in rows] == pytest.approx(values[2:7]) and shown.stdout.startswith("Wrote")
+    _report("rep", "--top", "3", "--to_json", "-o", "t", "-q")
+    assert [r["loss"] for r in json.loads(open("t.json").read())] == pytest.approx(values[:3])
+    bad = run_cli("report", "rep", "--extra", "sight")
+    assert bad.exit_code == 2 and "--extra: unknown column 'sight'" in bad.stderr and "site" in bad.stderr
+    bad = run_cli("report", "rep", "--min", "2", "--max", "1")
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1
+
+
+def test_mlflow_export_reads_back_and_is_idempotent(local_project, tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    project, result = local_project
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    first = _report("rep", "--to_mlflow", "--mlflow-uri", uri, "-q")
+    assert "10 runs added, 0 already there" in first.stdout
+    again = _report("rep", "--to_mlflow", "--mlflow-uri", uri, "-q")
+    assert "0 runs added, 10 already there" in again.stdout
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("rep")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 10
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    by_id = {r.trial_id: r for r in result.records}
+    for child in children:
+        record = by_id[child.info.run_name]
+        assert float(child.data.params["x"]) == pytest.approx(record.config["x"])
+        assert float(child.data.params["opt.lr"]) == pytest.approx(record.config["opt"]["lr"])
+        assert child.data.metrics["loss"] == pytest.approx(record.value)
+        assert child.data.tags["status"] == "terminated" and child.data.tags["run"] == result.run_dir.name
+        history = client.get_metric_history(child.info.run_id, "loss")
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == [1, 2, 3]
+    # the default store is the project's own
+    _report("rep", "--to_mlflow", "-q")
+    assert (project.path / "mlflow.db").is_file()
+
+
+def test_report_reads_results_files(local_project, tmp_path):
+    _, result = local_project
+    expected = sorted(r.value for r in result.records)
+    for target in (result.run_dir, result.run_dir / "summary.json", result.run_dir / "trials.jsonl"):
+        _report(str(target), "--to_json", "-o", "f", "-q")
+        rows = json.loads(open("f.json").read())
+        assert [r["loss"] for r in rows] == pytest.approx(expected), target
+    # a job's metadata file: the summary plus the job
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    meta = tmp_path / "userJobMetadata.json"
+    meta.write_text(json.dumps({**summary, "job": {"kind": "grid", "task": 7, "job": 70, "site": "ANALY_X"}}))
+    _report(str(meta), "--to_json", "--extra", "site,taskid,jobid", "-o", "m", "-q")
+    rows = json.loads(open("m.json").read())
+    assert len(rows) == 10 and {(r["site"], r["taskid"], r["jobid"]) for r in rows} == {("ANALY_X", 7, 70)}
+    for bad, message in (("nothing-here", "no project or results file named 'nothing-here'"),):
+        done = run_cli("report", bad)
+        assert done.exit_code == 2 and message in done.stderr and "Traceback" not in done.output
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"a": 1}')
+    done = run_cli("report", str(junk))
+    assert done.exit_code == 2 and "not a results file" in done.stderr
+
+
+def test_no_trials_yet(tmp_path):
+    make_project(tmp_path, "empty", OBJECTIVE, "f", HPO, space=SPACE)
+    done = _report("empty", "--to_csv", "--to_html", "-o", "e")
+    assert "No trials found." in done.stdout
+    assert open("e.csv").read().splitlines() == ["x,c,opt.lr,loss,acc,status,source"]
+
+
+def synthetic(n: int, params: int = 10, seed: int = 0) -> Trials:
+    """n trials of a known function: loss = 3*p0 + category effect + noise; p0 must rank first."""
+    rng = random.Random(seed)
+    names = [f"p{i}" for i in range(params - 1)] + ["kind"]
+    records = []
+    for i in range(n):
+        config = {f"p{j}": rng.random() for j in range(params - 1)}
+        config["kind"] = rng.choice(["relu", "tanh", "gelu"])
+        loss = 3 * config["p0"] + {"relu": 0.0, "tanh": 0.5, "gelu": 0.2}[config["kind"]] + rng.gauss(0, 0.05)
+        records.append(
+            TrialRecord(
+                trial_id=f"t{i:05d}",
+                config=config,
+                metric="loss",
+                value=loss,
+                status="terminated",
+                duration_s=1.0,
+                start=f"2026-11-25T10:{i // 600 % 60:02d}:{i // 10 % 60:02d}.{i % 10}00+00:00",
+                source={"kind": "grid", "task": 1000 + i % 4, "job": 5000 + i % 40, "site": "ANALY_X"},
+            )
+        )
+    trials = Trials(metric="loss", mode="min", hyperparameters=names)
+    trials.add(records)
+    return trials
+
+
+def test_analysis_finds_the_parameters_that_matter():
+    from hpogrid.report.analysis import analyze
+
+    analysis = analyze(build(synthetic(2000)))
+    ranked = [i["parameter"] for i in analysis["importance"]]
+    assert ranked[:2] == ["p0", "kind"]
+    eta = {i["parameter"]: i["eta2"] for i in analysis["importance"]}
+    assert eta["p0"] > 0.8 and max(eta[f"p{j}"] for j in range(1, 9)) < 0.02
+    assert analysis["correlations"]["p0"] > 0.9 and analysis["correlations"]["kind"] is None
+    assert math.isclose(sum(i["share"] for i in analysis["importance"]), 1.0)
+
+
+def test_duplicates_are_counted_once():
+    trials = synthetic(50)
+    assert trials.add(synthetic(50).records) == 0 and len(trials.records) == 50
+
+
+def test_ten_thousand_trials(tmp_path):
+    trials = synthetic(10_000)
+    (tmp_path / "big.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in trials.records))
+    done = _report(str(tmp_path / "big.jsonl"), "--to_csv", "--to_html", "--to_pcp", "-o", "big", "--top", "10000")
+    assert "9970 more trials" in done.stdout
+    assert len(open("big.csv").read().splitlines()) == 10_001
+    page = open("big.html").read()
+    assert page.count("<tr>") == 10_001 and "scattergl" in page
