@@ -105,18 +105,23 @@ def ray_session():
 @pytest.fixture(autouse=True)
 def _runs_release_their_resources(request):
     """After every test that ran trials in the shared Ray session: no actor may still hold CPUs
-    (a leaked actor would starve later runs, and on an attached cluster other users)."""
-    yield
+    (a leaked actor would starve later runs, and on an attached cluster other users).
+    Only what the test itself holds counts, so a leak fails the test that made it and no other."""
     if "ray_session" not in request.fixturenames:
+        yield
         return
-    import time
-
     import ray
 
+    free_before = ray.available_resources().get("CPU", 0) if ray.is_initialized() else None
+    yield
+    import time
+
+    if free_before is None:
+        free_before = ray.cluster_resources().get("CPU", 0)
     deadline = time.time() + 20  # Ray releases a killed actor's resources asynchronously
-    while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0):
+    while ray.available_resources().get("CPU", 0) < free_before:
         if time.time() > deadline:
-            pytest.fail(f"the run left CPUs held: {ray.available_resources()} of {ray.cluster_resources()}")
+            pytest.fail(f"the run left CPUs held: {ray.available_resources()} free, {free_before} before it")
         time.sleep(0.2)
 
 

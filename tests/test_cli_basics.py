@@ -98,6 +98,7 @@ def test_config_project_and_grid_help_commands_import_no_heavy_library(base, tmp
         ["--help"],
         ["run", "--help"],
         ["tasks", "show", "--help"],
+        ["report", "--help"],
         ["run", "p", "--n_jobs", "2", "--dry-run"],  # builds the whole task without pandaclient
     ]
     code = (

@@ -219,3 +219,35 @@ def test_ten_thousand_trials(tmp_path):
     assert len(open("big.csv").read().splitlines()) == 10_001
     page = open("big.html").read()
     assert page.count("<tr>") == 10_001 and "scattergl" in page
+
+
+def test_html_pages_render_in_chromium(local_project, tmp_path):
+    from tests.browser import probe, screenshot
+
+    _report("rep", "--to_html", "--to_pcp", "-o", "page", "-q")
+    seen = probe(tmp_path / "page.html", tmp_path, sort_column="x")
+    assert seen["errors"] == [] and seen["plotted"] == "4"
+    plots = {p["id"]: p for p in seen["plots"]}
+    assert set(plots) == {"hg-history", "hg-importance", "hg-pcp", "hg-scatter"}
+    assert plots["hg-history"]["traces"] == 2 and plots["hg-scatter"]["traces"] == 3
+    assert all(p["svg"] > 0 for p in plots.values()) and plots["hg-pcp"]["canvas"] > 0  # drawn, WebGL included
+    assert [float(v) for v in seen["sorted"]] == sorted(float(v) for v in seen["sorted"]) and len(seen["sorted"]) == 10
+    seen = probe(tmp_path / "page_pcp.html", tmp_path)
+    assert seen["errors"] == [] and [p["id"] for p in seen["plots"]] == ["hg-pcp"]
+    shot = screenshot(tmp_path / "page.html", tmp_path / "report.png", tmp_path)
+    assert shot.stat().st_size > 50_000  # a drawn page, not a blank one
+
+
+def test_relay_points_without_job_metadata_become_rows():
+    from hpogrid.report.collect import relay_records
+
+    known = synthetic(1).records
+    points = [
+        {"id": "0", "parameters": known[0].config, "loss": 0.5},  # already known from its job: skipped
+        {"id": "1", "parameters": {"p0": 0.25}, "loss": -0.75},
+        {"id": "2", "parameters": {"p0": 0.5}, "loss": None},  # not evaluated yet
+    ]
+    (row,) = relay_records(points, known, {"jeditaskid": 9, "site": "S"}, "max")
+    assert row.value == 0.75 and row.config == {"p0": 0.25} and row.source["task"] == 9  # sign back for max
+    (row,) = relay_records(points, known, {"jeditaskid": 9}, "min")
+    assert row.value == -0.75

@@ -31,7 +31,10 @@ const rows=Array.from(body.rows);rows.sort((a,b)=>{const x=key(a),y=key(b);if(x=
 const c=(typeof x==='number'&&typeof y==='number')?x-y:String(x).localeCompare(String(y));return down?c:-c});
 rows.forEach(r=>body.appendChild(r))}
 document.querySelectorAll('th').forEach(th=>th.addEventListener('click',()=>hgSort(th)));
-Promise.all(Object.entries(HG_FIGURES).map(([id,f])=>Plotly.newPlot(id,f.data,f.layout,{responsive:true,displaylogo:false})))
+const hgResolve=v=>Array.isArray(v)?v.map(hgResolve):(v&&typeof v==='object')?
+(('$column' in v)?HG_COLUMNS[v.$column]:Object.fromEntries(Object.entries(v).map(([k,x])=>[k,hgResolve(x)]))):v;
+Promise.all(Object.entries(HG_FIGURES).map(([id,f])=>Plotly.newPlot(id,hgResolve(f.data),f.layout,
+{responsive:true,displaylogo:false})))
 .then(()=>{document.body.dataset.plotted=Object.keys(HG_FIGURES).length});
 """
 
@@ -51,30 +54,30 @@ def _script_json(obj: Any) -> str:
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def _page(title: str, body: str, figures: dict[str, dict]) -> str:
+def _page(title: str, body: str, figures: dict[str, dict], columns: plots.Columns) -> str:
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style><script>{plotly_js()}</script></head>\n<body>\n{body}\n"
-        f"<script>const HG_FIGURES={_script_json(figures)};{SCRIPT}</script>\n</body></html>\n"
+        f"<script>const HG_COLUMNS={_script_json(columns.data)};\nconst HG_FIGURES={_script_json(figures)};"
+        f"{SCRIPT}</script>\n</body></html>\n"
     )
 
 
 def table_html(table: Table) -> str:
+    """The sortable table; cells are formatted a column at a time (fast for 10,000 rows)."""
     frame = table.frame
     head = "".join(f"<th title='sort'>{html.escape(str(c))}</th>" for c in ["#", *frame.columns])
-    numeric = {c: frame[c].dtype.kind in "if" for c in frame.columns}
-    lines = []
-    for position, row in enumerate(frame.itertuples(index=False, name=None), start=1):
-        cells = [f"<td>{position}</td>"]
-        for column, value in zip(frame.columns, row, strict=True):
-            cells.append(f"<td>{_text(value)}</td>" if numeric[column] else f"<td class='t'>{_text(value)}</td>")
-        lines.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        f"<div class='scroll'><table id='hg-table'><thead><tr>{head}</tr></thead><tbody>\n"
-        + "\n".join(lines)
-        + ("\n</tbody></table></div>")
-    )
+    cells = [[f"<td>{i}</td>" for i in range(1, len(frame) + 1)]]
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype.kind in "if":
+            cells.append([f"<td>{v:.6g}</td>" if v == v else "<td></td>" for v in series.to_numpy(float).tolist()])
+        else:
+            cells.append([f"<td class='t'>{_text(v)}</td>" for v in series.tolist()])
+    body = "\n".join("<tr>" + "".join(row) + "</tr>" for row in zip(*cells, strict=True))
+    table_tag = f"<table id='hg-table'><thead><tr>{head}</tr></thead>"
+    return f"<div class='scroll'>{table_tag}<tbody>\n{body}\n</tbody></table></div>"
 
 
 def _text(value: Any) -> str:
@@ -97,10 +100,11 @@ def report_page(table: Table, analysis: dict, title: str) -> str:
     else:
         best_html = f"<div class='best'>No trial has a value of {html.escape(table.metric)}.</div>"
     counts = ", ".join(f"{v} {html.escape(k)}" for k, v in analysis["counts"].items())
-    figures = {"hg-history": plots.history(table), "hg-importance": plots.importance(analysis)}
+    columns = plots.Columns(table)
+    figures = {"hg-history": plots.history(columns), "hg-importance": plots.importance(analysis)}
     if table.params:
-        figures["hg-pcp"] = plots.parallel_coordinates(table)
-        figures["hg-scatter"] = plots.metric_vs_parameters(table)
+        figures["hg-pcp"] = plots.parallel_coordinates(columns)
+        figures["hg-scatter"] = plots.metric_vs_parameters(columns)
     sections = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{analysis['trials']} trials ({counts}); metric <b>{html.escape(table.metric)}</b>, mode {table.mode}.</p>",
@@ -114,10 +118,11 @@ def report_page(table: Table, analysis: dict, title: str) -> str:
             "<h2>Metric against each parameter</h2><div id='hg-scatter' class='plot'></div>",
         ]
     sections += ["<h2>All trials</h2><p>Click a column header to sort.</p>", table_html(table)]
-    return _page(title, "\n".join(sections), figures)
+    return _page(title, "\n".join(sections), figures, columns)
 
 
 def pcp_page(table: Table, title: str) -> str:
     """Parallel coordinates on their own page."""
     body = f"<h1>{html.escape(title)}</h1><div id='hg-pcp' class='plot'></div>"
-    return _page(title, body, {"hg-pcp": plots.parallel_coordinates(table)})
+    columns = plots.Columns(table)
+    return _page(title, body, {"hg-pcp": plots.parallel_coordinates(columns)}, columns)

@@ -47,9 +47,10 @@ def export(table: Table, uri: str, experiment: str) -> dict[str, int]:
             skipped += 1
             continue
         label = source_label(record)
-        parent_key = f"source:{label}"
+        group = label.split(" job ")[0]  # a parent run per local run or per task, not per job
+        parent_key = f"source:{group}"
         if parent_key not in existing and parent_key not in parents:
-            run = client.create_run(experiment_id, run_name=label, tags={KEY_TAG: parent_key, "hpogrid.source": label})
+            run = client.create_run(experiment_id, run_name=group, tags={KEY_TAG: parent_key, "hpogrid.source": group})
             client.set_terminated(run.info.run_id, "FINISHED")
             parents[parent_key] = run.info.run_id
         parent_id = parents.get(parent_key) or existing[parent_key]

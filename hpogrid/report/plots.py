@@ -1,13 +1,14 @@
 """Plotly figures of a report, as plain figure dicts (data + layout) that plotly.js draws.
 
 Built without plotly's Python figure classes (their validation costs seconds on 10,000 trials); the
-HTML pages embed plotly.js itself. Categorical parameters appear as categories (parallel coordinates:
-integer codes with the category names as tick labels).
+HTML pages embed plotly.js itself. The data arrays are kept once in a Columns store and referenced
+from the figures as ``{"$column": key}`` (the page resolves them), so a parameter shown in three plots
+is written once. Categorical parameters appear as categories (parallel coordinates: integer codes with
+the category names as tick labels).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hpogrid.report.table import Table
@@ -15,22 +16,75 @@ from hpogrid.report.table import Table
 GL_FROM = 2000  # points per trace from which WebGL traces are used
 
 
-def history(table: Table) -> dict:
+class Columns:
+    """The data arrays of a page, each stored once under a key."""
+
+    def __init__(self, table: Table):
+        self.table, self.frame, self.data = table, table.scored(), {}
+
+    def ref(self, key: str, make=None) -> dict:
+        if key not in self.data:
+            self.data[key] = make() if make else _values(self.frame[key])
+        return {"$column": key}
+
+    def numeric(self, name: str) -> bool:
+        import pandas as pd
+
+        values = self.frame[name]
+        return bool(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+
+    def text(self, name: str) -> dict:
+        return self.ref(f"text:{name}", lambda: self.frame[name].astype(str).tolist())
+
+    def resolve(self, figure: Any) -> Any:
+        """The figure with its references replaced by the arrays (for plotly's own tools)."""
+        if isinstance(figure, dict):
+            if set(figure) == {"$column"}:
+                return self.data[figure["$column"]]
+            return {k: self.resolve(v) for k, v in figure.items()}
+        if isinstance(figure, list):
+            return [self.resolve(v) for v in figure]
+        return figure
+
+
+def _values(series) -> list:
+    """A column as JSON-ready Python values (NaN as None), fast for numeric columns."""
+    if series.dtype.kind == "i":
+        return series.tolist()
+    if series.dtype.kind == "f":  # 7 significant digits: plenty for a plot, half the JSON of a full repr
+        return [None if v != v else float(f"{v:.7g}") for v in series.to_numpy(dtype=float).tolist()]
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
+def history(columns: Columns) -> dict:
     """The metric of each trial in the order the trials started, with the best so far."""
-    frame = table.scored()
+    table, frame = columns.table, columns.frame
     metric = frame[table.metric]
     order = sorted(frame.index, key=lambda i: table.records[i].start or "")  # the index is the record position
-    values = [float(metric[i]) for i in order]
-    best, running = [], None
-    for value in values:
-        running = value if running is None else (min if table.mode == "min" else max)(running, value)
-        best.append(running)
+    values = metric.loc[order].to_numpy(dtype=float)
+    import numpy as np
+
+    best = np.minimum.accumulate(values) if table.mode == "min" else np.maximum.accumulate(values)
     kind = "scattergl" if len(values) >= GL_FROM else "scatter"
-    x = list(range(1, len(values) + 1))
+    x = columns.ref("history:x", lambda: list(range(1, len(values) + 1)))
     return {
         "data": [
-            {"type": kind, "mode": "markers", "x": x, "y": values, "name": table.metric, "marker": {"size": 5}},
-            {"type": kind, "mode": "lines", "x": x, "y": best, "name": "best so far", "line": {"shape": "hv"}},
+            {
+                "type": kind,
+                "mode": "markers",
+                "x": x,
+                "y": columns.ref("history:y", lambda: [float(f"{v:.7g}") for v in values.tolist()]),
+                "name": table.metric,
+                "marker": {"size": 5},
+            },
+            {
+                "type": kind,
+                "mode": "lines",
+                "x": x,
+                "y": columns.ref("history:best", lambda: [float(f"{v:.7g}") for v in best.tolist()]),
+                "name": "best so far",
+                "line": {"shape": "hv"},
+            },
         ],
         "layout": _layout("Optimization history", {"title": {"text": "trial (by start time)"}}, table.metric),
     }
@@ -58,30 +112,34 @@ def importance(analysis: dict) -> dict:
     }
 
 
-def parallel_coordinates(table: Table) -> dict:
-    frame = table.scored()
-    dimensions = [_dimension(name, frame[name]) for name in [*table.params, table.metric]]
-    values = [float(v) for v in frame[table.metric]]
-    line = {"color": values, "colorscale": "Viridis", "showscale": True, "reversescale": table.mode == "min"}
-    line["colorbar"] = {"title": {"text": table.metric}}
+def parallel_coordinates(columns: Columns) -> dict:
+    table = columns.table
+    dimensions = [_dimension(columns, name) for name in [*table.params, table.metric]]
+    line = {
+        "color": columns.ref(table.metric),
+        "colorscale": "Viridis",
+        "showscale": True,
+        "reversescale": table.mode == "min",
+        "colorbar": {"title": {"text": table.metric}},
+    }
     return {
         "data": [{"type": "parcoords", "dimensions": dimensions, "line": line}],
         "layout": {
-            "title": {"text": f"Parallel coordinates ({len(values)} trials)"},
+            "title": {"text": f"Parallel coordinates ({len(columns.frame)} trials)"},
             "margin": {"l": 80, "r": 80, "t": 90, "b": 40},
             "height": 560,
         },
     }
 
 
-def metric_vs_parameters(table: Table) -> dict:
+def metric_vs_parameters(columns: Columns) -> dict:
     """One scatter panel per hyperparameter, the metric on every y axis."""
-    frame = table.scored()
+    table = columns.table
     names = table.params
-    columns = min(3, max(len(names), 1))
-    rows = math.ceil(len(names) / columns) if names else 1
-    kind = "scattergl" if len(frame) >= GL_FROM else "scatter"
-    gap_x, gap_y = 0.07, 0.12 / max(rows, 1)
+    per_row = min(3, max(len(names), 1))
+    rows = -(-len(names) // per_row) if names else 1
+    kind = "scattergl" if len(columns.frame) >= GL_FROM else "scatter"
+    gap_x, gap_y = 0.07, 0.12 / rows
     layout: dict[str, Any] = {
         "title": {"text": f"{table.metric} against each parameter"},
         "showlegend": False,
@@ -90,20 +148,19 @@ def metric_vs_parameters(table: Table) -> dict:
     }
     data = []
     for i, name in enumerate(names):
-        row, column = divmod(i, columns)
+        row, column = divmod(i, per_row)
         suffix = "" if i == 0 else str(i + 1)
-        x0 = column / columns + (gap_x / 2 if column else 0)
-        x1 = (column + 1) / columns - (gap_x / 2 if column < columns - 1 else 0)
+        x0 = column / per_row + (gap_x / 2 if column else 0)
+        x1 = (column + 1) / per_row - (gap_x / 2 if column < per_row - 1 else 0)
         y1 = 1 - row / rows - (gap_y / 2 if row else 0)
         y0 = 1 - (row + 1) / rows + (gap_y / 2 if row < rows - 1 else 0)
-        values = frame[name]
-        categorical = not _numeric(values)
+        categorical = not columns.numeric(name)
         data.append(
             {
                 "type": kind,
                 "mode": "markers",
-                "x": [str(v) for v in values] if categorical else [_plain(v) for v in values],
-                "y": [float(v) for v in frame[table.metric]],
+                "x": columns.text(name) if categorical else columns.ref(name),
+                "y": columns.ref(table.metric),
                 "xaxis": f"x{suffix}",
                 "yaxis": f"y{suffix}",
                 "marker": {"size": 4, "opacity": 0.6},
@@ -120,31 +177,18 @@ def metric_vs_parameters(table: Table) -> dict:
     return {"data": data, "layout": layout}
 
 
-def _dimension(name: str, values) -> dict:
-    if _numeric(values):
-        numbers = [_plain(v) for v in values]
-        return {"label": name, "values": numbers}
-    text = [str(v) for v in values]
-    categories = sorted(set(text))
+def _dimension(columns: Columns, name: str) -> dict:
+    if columns.numeric(name):
+        return {"label": name, "values": columns.ref(name)}
+    text = columns.frame[name].astype(str)
+    categories = sorted(set(text.tolist()))
     code = {c: i for i, c in enumerate(categories)}
     return {
         "label": name,
-        "values": [code[t] for t in text],
+        "values": columns.ref(f"code:{name}", lambda: [code[t] for t in text.tolist()]),
         "tickvals": list(range(len(categories))),
         "ticktext": categories,
     }
-
-
-def _numeric(values) -> bool:
-    import pandas as pd
-
-    return bool(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
-
-
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    value = item() if item is not None else value
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _layout(title: str, xaxis: dict, ytitle: str, height: int = 420, yaxis: dict | None = None) -> dict:
