@@ -63,7 +63,7 @@ def _run(page: Path, extra: list[str], profile: Path) -> subprocess.CompletedPro
             require_chromium(),
             *FLAGS,
             f"--user-data-dir={profile}",
-            "--virtual-time-budget=20000",
+            "--virtual-time-budget=8000",
             *extra,
             page.as_uri(),
         ],

@@ -37,12 +37,38 @@ HPO = {
 }
 
 
-@pytest.fixture
-def local_project(ray_session, tmp_path):
-    project = make_project(tmp_path, "rep", OBJECTIVE, "f", HPO, space=SPACE)
-    result = run(project, RunOptions(quiet=True))
+@pytest.fixture(scope="module")
+def _local_run(ray_session, tmp_path_factory):
+    """One local run for the module (a run costs seconds): its project folder, to be copied per test."""
+    import os
+
+    base = tmp_path_factory.mktemp("report-base")
+    saved = os.environ.get("HPOGRID_BASE_PATH")
+    os.environ["HPOGRID_BASE_PATH"] = str(base)
+    try:
+        project = make_project(base, "rep", OBJECTIVE, "f", HPO, space=SPACE)
+        result = run(project, RunOptions(quiet=True))
+    finally:
+        if saved is None:
+            os.environ.pop("HPOGRID_BASE_PATH", None)
+        else:
+            os.environ["HPOGRID_BASE_PATH"] = saved
     assert len(result.records) == 10
-    return project, result
+    return project.path, result
+
+
+@pytest.fixture
+def local_project(_local_run, base):
+    """The module's run, copied into this test's own HPOGRID_BASE_PATH: (project, result)."""
+    import shutil
+    from dataclasses import replace
+
+    from hpogrid.project import ProjectStore
+
+    folder, result = _local_run
+    shutil.copytree(folder, base / "projects" / "rep")
+    project = ProjectStore().load("rep")
+    return project, replace(result, run_dir=project.path / "runs" / result.run_dir.name)
 
 
 def _report(*args):
@@ -251,3 +277,32 @@ def test_relay_points_without_job_metadata_become_rows():
     assert row.value == 0.75 and row.config == {"p0": 0.25} and row.source["task"] == 9  # sign back for max
     (row,) = relay_records(points, known, {"jeditaskid": 9}, "min")
     assert row.value == -0.75
+
+
+def test_a_missing_exporter_library_names_the_extra_and_writes_nothing(tmp_path, base):
+    import subprocess
+
+    from tests.conftest import PYTHON, subprocess_env
+
+    trials = synthetic(20)
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in trials.records))
+    for blocked, option in (("plotly", "--to_html"), ("mlflow", "--to_mlflow")):
+        code = (
+            f"import sys; sys.modules[{blocked!r}] = None; from hpogrid.cli import main; "
+            f"sys.exit(main(['report', 't.jsonl', '--mode', 'min', '--to_csv', {option!r}, '-o', 'x', '-q']))"
+        )
+        done = subprocess.run(
+            [PYTHON, "-c", code], env=subprocess_env(base), cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 2, done.stderr
+        assert "pip install 'hpogrid[report]'" in done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_local_project_needs_no_grid_set_up(local_project, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandaclient", None)  # no grid extra, no credentials: local trials, no warning
+    result = run_cli("report", "rep", "-q", "--to_json", "-o", "l")
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert len(json.loads(open("l.json").read())) == 10

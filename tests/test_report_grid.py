@@ -66,6 +66,11 @@ def test_a_grid_task_in_every_format_and_cached_once_finished(tmp_path, panda):
     cached = project.path / "grid" / "report" / f"{task_id}.json"
     assert cached.is_file()
 
+    # the file `tasks show --metadata --output` writes is a results file too
+    shown = run_cli("tasks", "show", "--jeditaskid", str(task_id), "--metadata", "--output", "tasks.json")
+    assert shown.exit_code == 0, shown.output
+    assert sorted(r["loss"] for r in _rows(str(tmp_path / "tasks.json"))) == sorted(r["loss"] for r in rows)
+
     # a finished task is not asked for again; and when the server is unreachable the cache still answers
     panda.state.requests.clear()
     assert len(_rows("g")) == 6
@@ -97,6 +102,11 @@ def test_task_filters(tmp_path, panda):
     assert tasks("--taskname", name) == {first}
     assert tasks("--taskname", "user.*.hpogrid.other.*") == set()
     assert tasks("--source", "local") == set()
+    # tasks submitted from elsewhere (no record here) are found by their name
+    import shutil
+
+    shutil.rmtree(tmp_path / "hpogrid-base" / "projects" / "g" / "grid")
+    assert tasks() == {first, second}
     bad = run_cli("report", "g", "--range", "9-1")
     assert bad.exit_code == 2 and "--range" in bad.stderr
 

@@ -54,6 +54,12 @@ def write(table, analysis: dict, outputs: Outputs) -> list[str]:
     from hpogrid.report import html
     from hpogrid.results import jsonable
 
+    from hpogrid.errors import require
+
+    if {"html", "pcp"} & set(outputs.formats):  # every library first: a missing one writes no file at all
+        require("plotly", "report", "--to_html and --to_pcp")
+    if "mlflow" in outputs.formats:
+        require("mlflow", "report", "--to_mlflow")
     base = outputs.outname
     done = []
 

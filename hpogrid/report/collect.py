@@ -237,22 +237,23 @@ def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
 
     submitted = {int(s["task_id"]): s for s in submissions(project)}
     cache = TaskCache(project.path / GRID_DIR / CACHE_DIR)
-    if not submitted and not cache.task_ids() and gateway is None:
-        return  # nothing was ever sent from here: do not ask the grid (nor need credentials)
-    try:
-        if gateway is None:
-            from hpogrid.grid.gateway import Gateway
+    if gateway is None:
+        from hpogrid.grid.gateway import Gateway
 
+        try:
             gateway = Gateway()
+        except HpogridError as exc:
+            if submitted or cache.task_ids():  # the project has been on the grid: say why it is missing
+                trials.warnings.append(f"grid tasks left out (only cached ones are shown): {exc}")
+                _add_cached(trials, cache, project, query, submitted)
+            return  # never on the grid from here and no grid set-up (no panda-client or credentials): local only
+    try:
         filters = {"jediTaskID": query.jeditaskid} if query.jeditaskid is not None else {}
         days = None if query.jeditaskid is not None else query.days
         listed = [task_row(t) for t in gateway.tasks(filters, days=days, limit=max(query.limit, 1000))]
     except HpogridError as exc:
         trials.warnings.append(f"grid tasks left out (only cached ones are shown): {exc}")
-        for task_id in cache.task_ids():
-            entry = cache.get(task_id)
-            if entry and _passes(entry["row"], project, query, submitted):
-                trials.add(TrialRecord.from_json(r) for r in entry["records"])
+        _add_cached(trials, cache, project, query, submitted)
         return
     for row in project_tasks(listed, project, query, submitted):
         task_id = int(row["jeditaskid"])
@@ -271,8 +272,11 @@ def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
         trials.add(records)
 
 
-def _passes(row: dict, project, query: GridQuery, submitted: dict) -> bool:
-    return bool(project_tasks([row], project, query, submitted))
+def _add_cached(trials: Trials, cache: TaskCache, project, query: GridQuery, submitted: dict) -> None:
+    for task_id in cache.task_ids():
+        entry = cache.get(task_id)
+        if entry and project_tasks([entry["row"]], project, query, submitted):
+            trials.add(TrialRecord.from_json(r) for r in entry["records"])
 
 
 def _same_time(old: dict, new: dict) -> bool:
