@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up hpogrid in .venv/ and run the README's Quick Start example 1 locally: a simple objective,
-# 200 trials of random search on an embedded Ray. Configs, the project and its results land in this
-# checkout (HPOGRID_BASE_PATH), ready for `hpogrid project show simple_objective` afterwards.
+# 200 trials of random search on an embedded Ray; then report the best ten and write the HTML report.
+# Configs, the project, its results and the report land in this checkout (HPOGRID_BASE_PATH), ready
+# for `hpogrid project show simple_objective` and `hpogrid report simple_objective` afterwards.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck disable=SC1091
-source setupenv.sh examples
+source setupenv.sh examples,report
 set -x
 hpogrid model_config create simple_objective_model --script simple_objective.py --model simple_objective
 hpogrid search_space create simple_objective_space '{"height":{"method":"uniform","dimension":{"low":-100,"high":100}}, "width":{"method":"uniform","dimension":{"low":0,"high":20}}}'
@@ -15,3 +16,4 @@ hpogrid project create simple_objective --scripts_path "$PWD/example/scripts/sim
     --model_config simple_objective_model --search_space simple_objective_space \
     --hpo_config random_search_min_loss --grid_config manc_standard
 hpogrid local_run simple_objective
+hpogrid report simple_objective --top 10 --to_html --outname "$HPOGRID_BASE_PATH/projects/simple_objective/hpo_result"

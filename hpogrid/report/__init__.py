@@ -50,11 +50,10 @@ def write(table, analysis: dict, outputs: Outputs) -> list[str]:
     """Write the asked-for exports (each atomically); returns what was written, one line each."""
     import json
 
+    from hpogrid.errors import require
     from hpogrid.fileio import write_atomic
     from hpogrid.report import html
     from hpogrid.results import jsonable
-
-    from hpogrid.errors import require
 
     if {"html", "pcp"} & set(outputs.formats):  # every library first: a missing one writes no file at all
         require("plotly", "report", "--to_html and --to_pcp")
