@@ -104,6 +104,7 @@ def test_every_export_of_a_local_run(local_project, tmp_path):
     assert summary["trials"] == 10 and summary["counts"] == {"terminated": 10}
     assert {i["parameter"] for i in summary["importance"]} == {"x", "c", "opt.lr"}
     assert f"Best loss (min): {best.value:.6g}" in shown.stdout and "PARAMETER" in shown.stdout
+    assert "\nTop 5\nx " in shown.stdout and len(summary["top"]) == 5
     page = (tmp_path / "out" / "res.html").read_text()
     assert page.count("<tr>") == 11 and "Plotly" in page and "src=" not in page.split("<body>")[1][:2000]
     assert "parcoords" in (tmp_path / "out" / "res_pcp.html").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -60,7 +61,6 @@ def report(
     from hpogrid.project import ProjectStore
     from hpogrid.report import SOURCES, Outputs, collect_project, write
     from hpogrid.report.analysis import analyze as analyze_table
-    from hpogrid.report.analysis import describe
     from hpogrid.report.collect import GridQuery, read_file
     from hpogrid.report.table import build, check_extra
 
@@ -134,3 +134,39 @@ def _is_project(store, name: str) -> bool:
         return store.exists(name)
     except HpogridError:  # not a valid project name: a path
         return False
+
+
+def describe(analysis: dict) -> str:
+    """The analysis as text (what `--analyze` prints)."""
+    from hpogrid.cli.output import table as text_table
+
+    lines = [f"{analysis['trials']} trials ({_counts(analysis['counts'])}; {_counts(analysis['sources'])})"]
+    best = analysis["best"]
+    if best:
+        lines.append(f"Best {analysis['metric']} ({analysis['mode']}): {best['value']:.6g}  [{best['source']}]")
+        lines.append(f"Best config: {best['config']}")
+    else:
+        lines.append(f"No trial has a value of {analysis['metric']}.")
+    if analysis["top"]:
+        names = list(analysis["top"][0])
+        lines += [
+            "",
+            f"Top {len(analysis['top'])}",
+            text_table(names, [[_short(r[n]) for n in names] for r in analysis["top"]]),
+        ]
+    rows = [
+        [item["parameter"], _fmt(item["eta2"]), _fmt(item["share"]), _fmt(analysis["correlations"][item["parameter"]])]
+        for item in analysis["importance"]
+    ]
+    if rows:
+        lines += ["", "Parameter importance (eta^2: variance explained alone; spearman: rank correlation)"]
+        lines.append(text_table(["PARAMETER", "ETA2", "SHARE", "SPEARMAN"], rows))
+    return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "none"
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -16,7 +16,6 @@ Correlations are Spearman rank correlations of each numeric hyperparameter with 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from hpogrid.report.table import Table
 
@@ -98,32 +97,3 @@ def _jsonable_rows(frame) -> list[dict]:
     from hpogrid.results import jsonable
 
     return [jsonable(row) for row in frame.to_dict(orient="records")]
-
-
-def describe(analysis: dict) -> str:
-    """The analysis as text (what `--analyze` prints)."""
-    from hpogrid.cli.output import table as text_table
-
-    lines = [f"{analysis['trials']} trials ({_counts(analysis['counts'])}; {_counts(analysis['sources'])})"]
-    best = analysis["best"]
-    if best:
-        lines.append(f"Best {analysis['metric']} ({analysis['mode']}): {best['value']:.6g}  [{best['source']}]")
-        lines.append(f"Best config: {best['config']}")
-    else:
-        lines.append(f"No trial has a value of {analysis['metric']}.")
-    rows = [
-        [item["parameter"], _fmt(item["eta2"]), _fmt(item["share"]), _fmt(analysis["correlations"][item["parameter"]])]
-        for item in analysis["importance"]
-    ]
-    if rows:
-        lines += ["", "Parameter importance (eta^2: variance explained alone; spearman: rank correlation)"]
-        lines.append(text_table(["PARAMETER", "ETA2", "SHARE", "SPEARMAN"], rows))
-    return "\n".join(lines)
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{v} {k}" for k, v in counts.items()) or "none"
-
-
-def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.3f}"
