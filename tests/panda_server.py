@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
 import gzip
 import json
@@ -172,9 +173,11 @@ class Task:
 class Faults:
     """What goes wrong next. HTTP faults: {endpoint suffix: [kind, ...]} consumed one per request;
     kinds: "5xx", "drop" (connection closed, no reply), "garbage" (200 with a non-JSON body),
-    "lost" (the request takes effect, then a 502 reply). Job faults by job serial number."""
+    "lost" (the request takes effect, then a 502 reply), "timeout" (the request takes effect, and the
+    reply comes only after `slow_reply` seconds, past the client's timeout). Job faults by job serial number."""
 
     http: dict[str, list[str]] = field(default_factory=dict)
+    slow_reply: float = 5.0
     fail_seq: set[int] = field(default_factory=set)  # the next job with this serial number fails
     preempt_seq: set[int] = field(default_factory=set)  # the next job with this serial number is preempted
     preempt_after: Any = 5.0  # seconds, or a function of the job's folder: preempt once it is true
@@ -254,7 +257,8 @@ class PandaState:
                 workdir.mkdir(parents=True)
                 code, metadata, status = 1, None, "failed"
             else:
-                result = self._payload(task, job, workdir, preempt_after=self.faults.preempt_after if preempt else None)
+                options = {"preempt_after": self.faults.preempt_after} if preempt else {}
+                result = self._payload(task, job, workdir, **options)
                 code, metadata = result.exit_code, result.metadata
                 status = {"finished": "finished", "preempted": "closed"}.get(result.status, "failed")
         except Exception as exc:  # a broken job must not break the server
@@ -372,6 +376,9 @@ class PandaState:
         sandbox = self.cache / archive.group(1) if archive and (self.cache / archive.group(1)).is_file() else None
         inputs = [p for ds in _input_datasets(task.params) for p in self.datasets.get(ds, [])]
         options.setdefault("env", self.job_env)
+        # a killed task's running jobs, and every running job when the server stops, are ended as a pilot
+        # ends a job it must give up (SIGTERM): stopping does not wait for whole searches to finish
+        options.setdefault("preempt_after", lambda _workdir: self.closed or task.killed)
         return jobexec.run_job(
             task.params,
             job.seq,
@@ -472,7 +479,7 @@ class PandaState:
         raise TimeoutError(f"task {task_id} still {self.tasks[task_id].status}")
 
     def close(self) -> None:
-        self.closed = True
+        self.closed = True  # running jobs see it within 0.2 s and are ended
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -583,9 +590,13 @@ class Handler(BaseHTTPRequestHandler):
         handler = ROUTES.get(endpoint)
         if handler is None:
             return self._reply(None, 404, raw=f"no endpoint {endpoint}".encode())
-        if fault == "lost":
+        if fault in ("lost", "timeout"):
             handler(self, args, lost=True)
-            return self._reply(None, 502, raw=b"<html>502 Bad Gateway</html>")
+            if fault == "timeout":
+                time.sleep(state.faults.slow_reply)  # the client has given up by now
+            with contextlib.suppress(OSError):
+                self._reply(None, 502, raw=b"<html>502 Bad Gateway</html>")
+            return
         handler(self, args)
 
     # endpoints

@@ -144,10 +144,11 @@ def test_missing_credentials_is_a_clear_error(tmp_path, panda, monkeypatch):
     assert not panda.state.tasks
 
 
-@pytest.mark.parametrize("kind", ["5xx", "drop", "garbage", "lost"])
-def test_faults_on_submit_never_make_a_second_task(tmp_path, panda, kind):
+@pytest.mark.parametrize("kind", ["5xx", "drop", "garbage", "lost", "timeout"])
+def test_faults_on_submit_never_make_a_second_task(tmp_path, panda, kind, monkeypatch):
     grid_project(tmp_path, num_trials=1)
     panda.state.faults.http["task/submit"] = [kind]
+    monkeypatch.setenv("HPOGRID_GRID_TIMEOUT", "1.5")  # the server answers this one after 5 s
     result = run_cli("run", "g")
     assert result.exit_code == 0, result.output
     assert len(panda.state.tasks) == 1

@@ -9,7 +9,9 @@ Nothing else in hpogrid imports pandaclient. The gateway
   OIDC_AUTH_ID_TOKEN or the cached $PANDA_CONFIG_ROOT/.token);
 * turns the client's reply shapes ((status, data), (status, (ok, data)), raw envelopes) into
   values and GridError exceptions, retrying connection errors, 5xx replies and unreadable bodies with
-  backoff; a retried submission is recognised by its unique task name and never makes a second task.
+  backoff; a retried submission is recognised by its unique task name and never makes a second task;
+* bounds each request: the client waits up to 600 s for a silent server, the gateway
+  HPOGRID_GRID_TIMEOUT seconds (default 120) of no progress, then retries.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from hpogrid.errors import HpogridError, MissingExtraError
 DEFAULT_CONFIG_ROOT = "~/.pathena"  # where panda_setup.sh keeps the OIDC token cache
 TASK_ID = re.compile(r"jediTaskID=(\d+)")
 RETRY_DELAY_VARIABLE = "HPOGRID_GRID_RETRY_DELAY"  # seconds before the first retry (doubles each time)
+TIMEOUT_VARIABLE = "HPOGRID_GRID_TIMEOUT"  # seconds a request may make no progress (connect, read, write)
 
 
 class GridError(HpogridError):
@@ -97,6 +100,8 @@ def _client():
             setattr(Client, base, url)
             setattr(Client, api, f"{parsed.scheme}://{parsed.netloc}/api/v1")
     openidc_utils.input = _no_prompt  # the device-code login asks [y/n] on stdin: never here
+    if not isinstance(Client.httpx, _Timed):
+        Client.httpx = _Timed(Client.httpx)
     import logging
 
     quiet = logging.getLogger("panda-client")  # the client logs its failures to stdout; we report them
@@ -104,6 +109,21 @@ def _client():
         quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     return Client
+
+
+class _Timed:
+    """The httpx module as panda-client uses it (``httpx.Client(..., timeout=600)``), with hpogrid's
+    timeout instead, read from the environment at each request."""
+
+    def __init__(self, httpx: Any):
+        self._httpx = httpx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._httpx, name)
+
+    def Client(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - httpx's name
+        kwargs["timeout"] = float(os.environ.get(TIMEOUT_VARIABLE) or 120)
+        return self._httpx.Client(*args, **kwargs)
 
 
 def _no_prompt(*_args: Any) -> str:
