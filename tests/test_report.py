@@ -307,3 +307,16 @@ def test_a_local_project_needs_no_grid_set_up(local_project, monkeypatch):
     result = run_cli("report", "rep", "-q", "--to_json", "-o", "l")
     assert result.exit_code == 0 and result.stderr == "", result.output
     assert len(json.loads(open("l.json").read())) == 10
+
+
+def test_the_task_cache_keeps_rows_with_datetimes(tmp_path):
+    import datetime as dt
+
+    from hpogrid.report.collect import TaskCache
+
+    cache = TaskCache(tmp_path / "cache")
+    when = dt.datetime(2026, 11, 25, 12, 0, 0)
+    cache.put(7, {"jeditaskid": 7, "status": "done", "starttime": when, "metastruct": {"1": {}}}, synthetic(3).records)
+    entry = cache.get(7)
+    assert entry["row"] == {"jeditaskid": 7, "status": "done", "starttime": str(when)} and len(entry["records"]) == 3
+    assert cache.task_ids() == [7]

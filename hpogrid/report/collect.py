@@ -351,5 +351,6 @@ class TaskCache:
     def put(self, task_id: int, row: dict, records: list[TrialRecord]) -> None:
         from hpogrid.fileio import write_json_atomic
 
-        keep = {k: v for k, v in row.items() if k != "metastruct"}
+        # the server's rows may hold datetimes and other non-JSON values (shown as text)
+        keep = json.loads(json.dumps({k: v for k, v in row.items() if k != "metastruct"}, default=str))
         write_json_atomic(self.folder / f"{task_id}.json", {"row": keep, "records": [r.to_json() for r in records]})
