@@ -189,6 +189,7 @@ def _cluster_token_available() -> bool:
 
 def run(project: Project, options: RunOptions) -> RunResult:
     """Run (or resume) the project's HPO; returns the run directory, summary and records."""
+    from hpogrid.local.controller import hpogrid_controller
     from hpogrid.local.trainable import RUN_DIR_VARIABLE, ModelLocator, make_trainable
 
     hpo, model = project.hpo_config, project.model_config
@@ -224,7 +225,8 @@ def run(project: Project, options: RunOptions) -> RunResult:
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
         _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records())
         _quiet_ray_result_loading()
-        tuner.fit()
+        with hpogrid_controller():
+            tuner.fit()
         status = "finished"
     finally:
         if run_dir.is_dir():
