@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up hpogrid in .venv/ and run the README's Quick Start example 1 locally: a simple objective,
-# 200 trials of random search on an embedded Ray; then report the best ten and write the HTML report.
+# 200 trials of random search on an embedded Ray; then report the best ten, and write the HTML report of all.
 # Configs, the project, its results and the report land in this checkout (HPOGRID_BASE_PATH), ready
 # for `hpogrid project show simple_objective` and `hpogrid report simple_objective` afterwards.
 set -euo pipefail
@@ -16,4 +16,5 @@ hpogrid project create simple_objective --scripts_path "$PWD/example/scripts/sim
     --model_config simple_objective_model --search_space simple_objective_space \
     --hpo_config random_search_min_loss --grid_config manc_standard
 hpogrid local_run simple_objective
-hpogrid report simple_objective --top 10 --to_html --outname "$HPOGRID_BASE_PATH/projects/simple_objective/hpo_result"
+hpogrid report simple_objective --top 10
+hpogrid report simple_objective --to_html --quiet --outname "$HPOGRID_BASE_PATH/projects/simple_objective/hpo_result"

@@ -412,24 +412,14 @@ class PandaState:
         task.touch("done" if finished == len(task.jobs) else "finished" if finished else "failed")
 
     def kill(self, task_id: int, user: str) -> tuple[bool, Any]:
-        with self.lock:
-            task = self.tasks.get(task_id)
-            if task is None:
-                return False, "task not found"
-            if task.user != user:
-                return False, "not the task owner or no production role"
-            if task.status in FINAL:
-                return False, f"Command rejected: the task is in {task.status} status"
-            task.killed = True
-            task.touch("aborting")
-            for job in task.jobs:
-                if job.status == "defined":
-                    job.status = "cancelled"
-            self._settle(task)
-            return True, 0
+        return self._end(task_id, user, "aborting")
 
     def finish(self, task_id: int, user: str) -> tuple[bool, Any]:
         """Finish a task: no new jobs start; those running may end (JEDI's soft finish)."""
+        return self._end(task_id, user, "finishing")
+
+    def _end(self, task_id: int, user: str, status: str) -> tuple[bool, Any]:
+        """Kill ("aborting") or finish ("finishing") a task of this user's: its waiting jobs never start."""
         with self.lock:
             task = self.tasks.get(task_id)
             if task is None:
@@ -441,8 +431,11 @@ class PandaState:
             for job in task.jobs:
                 if job.status == "defined":
                     job.status = "cancelled"
-            task.finishing = True  # nothing new starts
-            task.touch("finishing")
+            if status == "aborting":
+                task.killed = True
+            else:
+                task.finishing = True  # nothing new starts
+            task.touch(status)
             self._settle(task)
             return True, 0
 

@@ -315,6 +315,7 @@ def test_run_example_script(base, tmp_path):
     assert summary["status"] == "finished" and summary["counts"]["terminated"] == 200
     # loss = (height - 14)**2 - abs(width - 3): 200 random points get close to height 14
     assert abs(summary["best"]["config"]["height"] - 14) < 10
-    # and the report: the best ten, and the page beside the project
+    # and the report: the best ten printed, and the page of all 200 beside the project
     page = base / "projects" / "simple_objective" / "hpo_result.html"
     assert f"Wrote {page}" in done.stdout and page.is_file() and "more trials" not in done.stdout
+    assert "<p>200 trials (200 terminated)" in page.read_text()
