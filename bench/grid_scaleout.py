@@ -3,7 +3,8 @@
 Everything goes through the real path: `hpogrid run` (sandbox, upload, one task), the server runs the
 jobs (each `hpogrid job_run` in a subprocess, SLOTS at once), the job metadata comes back through
 panda-client. Prints the wall time of each task (submission to done) as a ratio to n_jobs 1, and
-the number of points evaluated twice across the jobs of a task (target 0).
+the number of points evaluated twice across the jobs of a task (target 0): jobs that were dealt the
+same grid points, or drew x with the same seed, would repeat whole points.
 
 Usage:  python bench/grid_scaleout.py [--trials 24] [--trial-seconds 1.0] [--slots 4]
 """

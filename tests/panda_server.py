@@ -181,6 +181,7 @@ class Faults:
     fail_seq: set[int] = field(default_factory=set)  # the next job with this serial number fails
     preempt_seq: set[int] = field(default_factory=set)  # the next job with this serial number is preempted
     preempt_after: Any = 5.0  # seconds, or a function of the job's folder: preempt once it is true
+    preempt_signal: int = 15  # what the pilot sends: SIGTERM (15) or SIGUSR1 (10)
 
     def take(self, endpoint: str) -> str | None:
         for suffix, kinds in self.http.items():
@@ -257,7 +258,11 @@ class PandaState:
                 workdir.mkdir(parents=True)
                 code, metadata, status = 1, None, "failed"
             else:
-                options = {"preempt_after": self.faults.preempt_after} if preempt else {}
+                options = (
+                    {"preempt_after": self.faults.preempt_after, "preempt_signal": self.faults.preempt_signal}
+                    if preempt
+                    else {}
+                )
                 result = self._payload(task, job, workdir, **options)
                 code, metadata = result.exit_code, result.metadata
                 status = {"finished": "finished", "preempted": "closed"}.get(result.status, "failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 
 import pytest
 
@@ -104,6 +105,15 @@ def test_dry_run_prints_the_task_and_submits_nothing(tmp_path, panda):
     assert "job_run g --seq %RNDM:0 --n-jobs 2" in plan["payload"]
     assert "projects/g/project.json" in plan["sandbox"]
     assert panda.state.requests == [] and not panda.state.tasks
+    # prun's other options map as prun maps them (held against prun in tests/test_taskparams.py)
+    more = run_cli(
+        "run", "g", "--dry-run", "--excludedSite", "ANALY_X, ANALY_Y", "--nCore", "8", "--maxAttempt", "3",
+        "--priority", "900", "--noEmail",
+    )  # fmt: skip
+    params = json.loads(more.stdout)["task_parameters"]
+    assert params["excludedSite"] == ["ANALY_X", "ANALY_Y"] and params["coreCount"] == 8
+    assert params["maxAttempt"] == 3 and params["currentPriority"] == 900 and params["noEmail"] is True
+    assert run_cli("run", "g", "--dry-run", "--maxAttempt", "51").exit_code == 2
 
 
 def test_kill_and_retry(tmp_path, panda):
@@ -115,19 +125,80 @@ def test_kill_and_retry(tmp_path, panda):
     assert task.status == "finished"  # one job of two failed
     assert run_cli("tasks", "kill", str(task_id)).exit_code == 2  # a finished task cannot be killed
 
-    retried = run_cli("tasks", "retry", str(task_id))
+    retried = run_cli("tasks", "retry", str(task_id), "--new-params", '{"ramCount": 3000}')
     assert retried.exit_code == 0, retried.output
-    assert "retry is registered" in retried.stdout
+    assert "reactivation accepted" in retried.stdout and f"/task/{task_id}/" in retried.stdout
     assert panda.state.wait(task_id).status == "done"
+    assert Gateway().task_params(task_id)["ramCount"] == 3000  # the retry ran with the new parameters
     refused = run_cli("tasks", "retry", str(task_id))
     assert refused.exit_code == 2 and "rejected" in refused.stderr
 
-    panda.state.faults.preempt_after = 60.0
-    panda.state.faults.preempt_seq = {1}
-    again = submitted_id(run_cli("run", "g", "--n_jobs", "1").stdout)
-    killed = run_cli("tasks", "kill", str(again))
+
+def test_killing_a_task_ends_its_running_job(tmp_path, panda):
+    import time
+
+    make_project(
+        tmp_path,
+        "slow",
+        "import time\n\ndef f(config, reporter):\n    time.sleep(120)\n    reporter(loss=config['x'])\n",
+        "f",
+        {"num_trials": 1, "max_concurrent": 1},
+        space={"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}},
+    )
+    task_id = submitted_id(run_cli("run", "slow").stdout)
+    deadline = time.time() + 120
+    while [j.status for j in panda.state.tasks[task_id].jobs] != ["running"]:
+        assert time.time() < deadline, "the job never started"
+        time.sleep(0.2)
+    time.sleep(2)  # inside its trial
+    killed_at = time.time()
+    killed = run_cli("tasks", "kill", str(task_id))
     assert killed.exit_code == 0, killed.output
-    assert panda.state.wait(again).status == "aborted"
+    assert f"/task/{task_id}/" in killed.stdout
+    task = panda.state.wait(task_id, timeout=60)
+    assert task.status == "aborted" and task.jobs[0].status != "finished"
+    # the pilot's SIGTERM (maybe while the job was still starting): the job wrote its metadata, "preempted"
+    assert task.jobs[0].metadata["job_status"] == "preempted"
+    assert time.time() - killed_at < 60  # the running job was ended, not waited for (its trial takes 120 s)
+
+
+def test_kill_registers_and_a_lost_reply_is_no_error(panda):
+    from tests.panda_server import Task
+
+    for task_id in (301, 302):
+        panda.state.tasks[task_id] = Task(task_id, {"taskName": f"user.jdoe.hpogrid.k.{task_id}/"}, "Jdoe", "running")
+    killed = run_cli("tasks", "kill", "301")
+    assert killed.exit_code == 0 and "task 301: kill registered" in killed.stdout
+    # the kill takes effect, its reply is lost (502); the retried kill is refused: the task is being killed
+    panda.state.faults.http["task/kill"] = ["lost"]
+    again = run_cli("tasks", "kill", "302")
+    assert again.exit_code == 0, again.output
+    assert "task 302: being killed (aborted)" in again.stdout
+    assert panda.state.requests.count("task/kill") == 3
+    assert [panda.state.tasks[t].status for t in (301, 302)] == ["aborted", "aborted"]
+
+
+def test_tasks_show_limits_the_tasks_its_filters_select(panda):
+    """--limit counts the tasks that match: the server cuts its listing before hpogrid's own filters."""
+    from tests.panda_server import Task
+
+    for task_id, name, status in [
+        (101, "user.jdoe.hpogrid.mnist.1/", "done"),
+        (102, "user.jdoe.hpogrid.mnist.2/", "failed"),
+        *[(200 + i, f"user.jdoe.other.{i}/", "done") for i in range(5)],  # newer, not matching
+    ]:
+        panda.state.tasks[task_id] = Task(task_id, {"taskName": name}, "Jdoe", status=status)
+
+    def shown(*args):
+        result = run_cli("tasks", "show", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [row["jeditaskid"] for row in json.loads(result.stdout)]
+
+    assert shown("--limit", "1", "--taskname", "user.jdoe.hpogrid.mnist.*") == [102]
+    assert shown("--limit", "2", "--range", "100-150") == [102, 101]
+    assert shown("--limit", "3", "--status", "failed,done") == [204, 203, 202]
+    assert shown("--status", "failed,done", "--taskname", "*mnist*") == [102, 101]
+    assert shown("--status", "running") == []
 
 
 def test_missing_credentials_is_a_clear_error(tmp_path, panda, monkeypatch):
@@ -182,6 +253,7 @@ def f(config, reporter):
     )
     panda.state.faults.preempt_seq = {1}
     panda.state.faults.preempt_after = lambda workdir: finished_trials(workdir) >= 2
+    panda.state.faults.preempt_signal = signal.SIGUSR1  # SIGTERM: see test_killing_a_task_ends_its_running_job
     task_id = submitted_id(run_cli("run", "slow").stdout)
     assert "disableAutoRetry" not in panda.state.tasks[task_id].params
     task = panda.state.wait(task_id)
@@ -203,14 +275,17 @@ def test_submit_idds_steers_and_evaluates_max_points(tmp_path, panda, algorithm)
             "dimension": {"categories": ["a", "b", "c"], "grid_search": int(algorithm == "grid")},
         },
     }
+    # every evaluation reads the whole input dataset, unpacked (it fails without it)
+    reader = OBJECTIVE.replace("reporter(loss=", "assert data_total() == 10\n    reporter(loss=") + DATA_READER
     make_project(
         tmp_path,
         "h",
-        OBJECTIVE,
+        reader,
         "f",
         {"num_trials": 5, "max_concurrent": 2, "algorithm": algorithm, "mode": "max", "seed": 3},
         space=space,
         param={"note": NASTY},
+        grid={"inDS": numbers_dataset(tmp_path, panda)},
     )
     result = run_cli("submit_idds", "h")
     assert result.exit_code == 0, result.output
@@ -250,23 +325,32 @@ def test_sites_lists_queues_from_the_live_service(panda, monkeypatch):
     assert "cannot read the grid queues from http://127.0.0.1:9/none" in line
 
 
-def test_input_dataset_reaches_every_job_unpacked_and_sandbox_is_reused(tmp_path, panda):
+DATA_READER = """
+def data_total():
+    import os
+    from pathlib import Path
+
+    data = Path(os.environ["HPOGRID_DATA_DIR"]) / "data" / "numbers.txt"
+    return sum(int(v) for v in data.read_text().split())
+"""
+
+
+def numbers_dataset(tmp_path, panda) -> str:
+    """An input dataset on the server: one tarball holding data/numbers.txt (1 2 3 4)."""
     import tarfile
 
-    reader = """
-import os
-from pathlib import Path
-
-def f(config, reporter):
-    data = Path(os.environ["HPOGRID_DATA_DIR"]) / "data" / "numbers.txt"
-    reporter(loss=config["x"], total=sum(int(v) for v in data.read_text().split()))
-"""
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "numbers.txt").write_text("1 2 3 4")
     tarball = tmp_path / "numbers.tar.gz"
     with tarfile.open(tarball, "w:gz") as tar:
         tar.add(tmp_path / "data", arcname="data")
-    panda.state.datasets["user.jdoe:user.jdoe.numbers.v1"] = [tarball]
+    name = "user.jdoe:user.jdoe.numbers.v1"
+    panda.state.datasets[name] = [tarball]
+    return name
+
+
+def test_input_dataset_reaches_every_job_unpacked_and_sandbox_is_reused(tmp_path, panda):
+    reader = DATA_READER + 'def f(config, reporter):\n    reporter(loss=config["x"], total=data_total())\n'
     make_project(
         tmp_path,
         "d",
@@ -274,7 +358,7 @@ def f(config, reporter):
         "f",
         {"num_trials": 2, "max_concurrent": 1, "extra_metrics": ["total"]},
         space={"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}},
-        grid={"inDS": "user.jdoe:user.jdoe.numbers.v1"},
+        grid={"inDS": numbers_dataset(tmp_path, panda)},
     )
     first = submitted_id(run_cli("run", "d", "--n_jobs", "2").stdout)
     task = panda.state.wait(first)

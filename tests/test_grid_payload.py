@@ -28,7 +28,9 @@ def test_sandbox_holds_project_and_hpogrid_but_no_credentials_or_litter(tmp_path
     scripts.mkdir()
     (scripts / "train.py").write_text(OBJECTIVE.replace("def f", "def train"))
     (scripts / "tokenizer.py").write_text("X = 1\n")  # a normal script that merely sounds like a secret
-    for secret in ("x509up_u1000", "usercert.pem", "userkey.key", ".token", "auth_token"):
+    secrets = ("x509up_u1000", "usercert.pem", "userkey.key", ".token", "auth_token", "id_rsa", "id_ed25519.pub")
+    secrets += ("access_token", "token", "my.token", "rucio.cfg", "credentials.json", "aws_credentials", "proxy")
+    for secret in secrets:
         (scripts / secret).write_text("SECRET")
     (scripts / ".git").mkdir()
     (scripts / ".git" / "config").write_text("x")
@@ -50,9 +52,12 @@ def test_sandbox_holds_project_and_hpogrid_but_no_credentials_or_litter(tmp_path
     assert "projects/p/scripts/tokenizer.py" in names
     assert "hpogrid_pkg/hpogrid/grid/job.py" in names and "hpogrid_pkg/hpogrid/__main__.py" in names
     assert not [n for n in names if "SECRET" in n or "x509" in n or n.endswith((".pem", ".key", ".pyc"))]
-    assert not [n for n in names if "/." in n or "runs/" in n or n.endswith("auth_token")]
+    assert not [n for n in names if "/." in n or "runs/" in n or n.rpartition("/")[2] in secrets]
     for member in tarfile.open(first):
         assert b"SECRET" not in tarfile.open(first).extractfile(member).read()
+    assert sorted(sandbox.credentials_left_out(project)) == sorted(s for s in secrets if not s.startswith("."))
+    dry = run_cli("run", "p", "--dry-run")
+    assert dry.exit_code == 0 and "Note: not packed for the grid, they look like credentials: " in dry.stderr
     # the same project gives the same bytes (and name): PanDA's cache can reuse it
     again = tmp_path / "again"
     again.mkdir()
@@ -110,3 +115,18 @@ def test_without_panda_client_the_error_names_the_extra(tmp_path, base):
     done = subprocess.run([PYTHON, "-c", code], env=subprocess_env(base), cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2
     assert "pip install 'hpogrid[grid]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_payload_process_group_is_followed_until_it_ends():
+    """The job executor waits for every process of a payload's group (read from /proc, no psutil)."""
+    import subprocess
+
+    from hpogrid.grid.jobexec import _alive_in_group
+
+    process = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert _alive_in_group(process.pid) == [process.pid]
+    finally:
+        process.terminate()
+        process.wait()
+    assert _alive_in_group(process.pid) == []

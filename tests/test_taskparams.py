@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from hpogrid.grid.taskparams import TaskSpec, prun_task_params, training_data_parameters
+from hpogrid.grid.taskparams import INPUT_LIST, TaskSpec, prun_task_params, training_data_parameters
 from tests.conftest import PYTHON
 
 pytest.importorskip("pandaclient")
@@ -97,8 +97,31 @@ COMMAND = """PYTHONPATH=hpogrid_pkg${PYTHONPATH:+:$PYTHONPATH} python3 -m hpogri
             ],
         ),
         ({"n_jobs": 10, "sites": ()}, ["--nJobs", "10"]),
+        (
+            {
+                "n_jobs": 2,
+                "excluded_sites": ("ANALY_X", "ANALY_Y"),
+                "cores": 8,
+                "max_attempts": 3,
+                "priority": 900,
+                "no_email": True,
+            },
+            [
+                "--nJobs",
+                "2",
+                "--excludedSite",
+                "ANALY_X,ANALY_Y",
+                "--nCore",
+                "8",
+                "--maxAttempt",
+                "3",
+                "--priority",
+                "900",
+                "--noEmail",
+            ],
+        ),
     ],
-    ids=["gpu-site-outputs", "two-sites-no-retry-memory-walltime", "any-site"],
+    ids=["gpu-site-outputs", "two-sites-no-retry-memory-walltime", "any-site", "more-prun-options"],
 )
 def test_prun_map_equals_prun_dry_run(tmp_path, spec_args, prun_args):
     out_ds = "user.jdoe.hpogrid.p.20261123"
@@ -156,11 +179,11 @@ def test_input_dataset_goes_whole_to_every_job_as_phpo_does(tmp_path):
             "--steeringExec",
             "steer",
             "--evaluationTrainingData",
-            "input_ds.json",
+            INPUT_LIST,
         ],
     )
     wanted = [p for p in phpo["jobParameters"] if "IN_DATA" in str(p.get("value"))]
-    assert wanted == training_data_parameters("user.jdoe:user.jdoe.data.v1", "input_ds.json")
+    assert wanted == training_data_parameters("user.jdoe:user.jdoe.data.v1", INPUT_LIST)
 
     spec = TaskSpec(
         out_ds="user.jdoe.hpogrid.p.1",
@@ -215,7 +238,7 @@ STEER = 'run --rm -v "$(pwd)":/HPOWeb -w /HPOWeb docker://s/s:1 python3 -m hpogr
                 "--trainingDS",
                 "user.jdoe:user.jdoe.data.v1",
                 "--evaluationTrainingData",
-                "input_ds.json",
+                INPUT_LIST,
                 "--maxEvaluationJobs",
                 "9",
             ],

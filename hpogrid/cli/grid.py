@@ -46,6 +46,25 @@ from hpogrid.cli.output import echo_json
     help="Hardware requirement (prun --architecture); default '&nvidia' for GPU sites.",
 )
 @click.option(
+    "--excludedSite", "--excluded-site", "excluded_site", metavar="SITES", help="Sites not to use, comma-separated."
+)
+@click.option(
+    "--nCore",
+    "--n-core",
+    "cores",
+    type=click.Choice(["1", "8"]),
+    help="Cores per job (prun --nCore: single- or eight-core queues).",
+)
+@click.option(
+    "--maxAttempt",
+    "--max-attempt",
+    "max_attempts",
+    type=click.IntRange(1, 50),
+    help="Attempts per job when PanDA retries it (prun --maxAttempt).",
+)
+@click.option("--priority", type=int, help="Task priority (prun --priority).")
+@click.option("--noEmail", "--no-email", "no_email", is_flag=True, help="No email from PanDA (prun --noEmail).")
+@click.option(
     "--dry-run",
     "--dry_run",
     "dry",
@@ -64,7 +83,10 @@ from hpogrid.cli.output import echo_json
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --emulate: a local file standing in for grid_config.inDS (repeatable).",
 )
-def run(project, n_jobs, site, time_hours, memory, architecture, dry, emulate, inputs):
+def run(
+    project, n_jobs, site, time_hours, memory, architecture, excluded_site, cores, max_attempts, priority, no_email,
+    dry, emulate, inputs,
+):  # fmt: skip
     import datetime as dt
 
     from hpogrid.grid import submit as grid
@@ -75,12 +97,18 @@ def run(project, n_jobs, site, time_hours, memory, architecture, dry, emulate, i
     if inputs and not emulate:
         raise click.UsageError("--input is for --emulate; on the grid the inputs are grid_config.inDS")
     loaded = ProjectStore().load(project)
+    _note_credentials_left_out(loaded)
     request = grid.RunRequest(
         n_jobs=n_jobs,
         site=site,
         time_hours=time_hours,
         memory_mb=memory,
         architecture=architecture,
+        excluded_site=excluded_site,
+        cores=int(cores or 0),
+        max_attempts=max_attempts or 0,
+        priority=priority,
+        no_email=no_email,
         cli_params=grid.describe_command(sys.argv[1:] if sys.argv[1:2] == ["run"] else ["run", project]),
     )
     if dry:
@@ -97,6 +125,14 @@ def run(project, n_jobs, site, time_hours, memory, architecture, dry, emulate, i
         return 0 if done == len(runs) else 1
     _echo_submitted(grid.submit(loaded, request), f"task {{}}{{}}: {n_jobs} job(s)")
     return 0
+
+
+def _note_credentials_left_out(project) -> None:
+    from hpogrid.grid.sandbox import credentials_left_out
+
+    left = credentials_left_out(project)
+    if left:
+        click.echo(f"Note: not packed for the grid, they look like credentials: {', '.join(left)}", err=True)
 
 
 def _echo_submitted(submission, what: str) -> None:
@@ -170,6 +206,7 @@ def submit_idds(project, site, max_points, per_generation, min_unevaluated, arch
     from hpogrid.project import ProjectStore
 
     loaded = ProjectStore().load(project)
+    _note_credentials_left_out(loaded)
     request = grid.IddsRequest(
         site=site,
         max_points=max_points,

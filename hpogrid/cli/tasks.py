@@ -114,12 +114,13 @@ def _each(task_ids, action) -> int:
     """Act on each task; report every outcome; exit 2 if any was refused."""
     from hpogrid.errors import HpogridError
     from hpogrid.grid.gateway import Gateway, Unreachable
+    from hpogrid.grid.monitor import task_link
 
     gateway = Gateway()
     refused = 0
     for task_id in task_ids:
         try:
-            click.echo(action(gateway, task_id))
+            click.echo(f"{action(gateway, task_id)}   ({task_link(task_id)})")
         except Unreachable:
             raise
         except HpogridError as exc:

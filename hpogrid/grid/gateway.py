@@ -32,6 +32,7 @@ from hpogrid.errors import HpogridError, MissingExtraError
 
 DEFAULT_CONFIG_ROOT = "~/.pathena"  # where panda_setup.sh keeps the OIDC token cache
 TASK_ID = re.compile(r"jediTaskID=(\d+)")
+KILLED_STATES = ("aborting", "aborted", "toabort")  # JEDI states of a task being (or done being) killed
 RETRY_DELAY_VARIABLE = "HPOGRID_GRID_RETRY_DELAY"  # seconds before the first retry (doubles each time)
 TIMEOUT_VARIABLE = "HPOGRID_GRID_TIMEOUT"  # seconds a request may make no progress (connect, read, write)
 
@@ -253,6 +254,10 @@ class Gateway:
         status, reply = self._call("kill", self.client.killTask, task_id)
         ok, message = self._definite("kill", status, reply)
         if ok is not True:
+            # a kill whose reply was lost, then retried, is refused: the task is being killed already
+            state = self.task(task_id).get("status")
+            if state in KILLED_STATES:
+                return f"task {task_id}: being killed ({state})"
             raise GridError(f"task {task_id}: kill refused: {message}")
         return f"task {task_id}: kill registered"
 

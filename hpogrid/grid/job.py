@@ -31,6 +31,7 @@ TRIALS_OUTPUT = "hpogrid_trials.jsonl"
 METADATA_LIMIT = 1_000_000
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later", not a failure of the payload
 EXIT_FAILED = 1
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # what a pilot sends a job it must end (preemption)
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,13 @@ class JobIdentity:
 
 
 def input_files(workdir: Path) -> list[Path]:
-    """The task's input files in the work directory (listed by the job wrapper when there is a list)."""
+    """The task's input files in the work directory, as the job wrapper (runGen's --writeInputToTxt)
+    lists them: their names, comma-separated."""
     listing = workdir / INPUT_LIST
     if not listing.is_file():
         return []
-    names = json.loads(listing.read_text() or "[]")
-    return [workdir / Path(str(n)).name for n in names if (workdir / Path(str(n)).name).is_file()]
+    names = [Path(n.strip()).name for n in listing.read_text().split(",") if n.strip()]
+    return [workdir / n for n in names if (workdir / n).is_file()]
 
 
 def unpack_inputs(workdir: Path, data_dir: Path) -> list[str]:
@@ -78,8 +80,14 @@ class Preemption:
         self.finish, self.grace = finish, grace
 
     def __enter__(self) -> Preemption:
-        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGUSR1)}
+        self.previous = {s: signal.getsignal(s) for s in SIGNALS}
+        self.install()
         return self
+
+    def install(self) -> None:
+        """(Re)install the handlers, e.g. after a library replaced them."""
+        for signum in SIGNALS:
+            signal.signal(signum, self._handle)
 
     def _handle(self, signum, frame) -> None:
         if self.signal is not None:
@@ -96,27 +104,17 @@ class Preemption:
     def __exit__(self, *exc) -> bool:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
-        return bool(exc[0] is KeyboardInterrupt and self.signal is not None)
+        if exc[0] is SystemExit and exc[1].code == signal.SIGTERM and self.signal is None:
+            self.signal = signal.SIGTERM  # while ray.init runs, Ray's own handler turns SIGTERM into sys.exit(15)
+        return self.signal is not None and exc[0] in (KeyboardInterrupt, SystemExit)
 
 
 def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
-    """Run the job's share in workdir; returns the exit code (0, EXIT_PREEMPTED or EXIT_FAILED)."""
-    import ray
+    """Run the job's share in workdir; returns the exit code (0, EXIT_PREEMPTED or EXIT_FAILED).
 
-    from hpogrid.grid.share import job_share
-    from hpogrid.local.runner import CPUS_VARIABLE, RAY_ENV, RunOptions, run, start_ray
-    from hpogrid.project import Project, ProjectStore
-
+    The preemption handlers cover the whole job, its start included: a job preempted while it
+    loads still writes its metadata ("preempted", no trials)."""
     workdir = workdir.resolve()
-    os.environ["HPOGRID_BASE_PATH"] = str(workdir)
-    os.environ.setdefault("HPOGRID_WORK_DIR", str(workdir))
-    data_dir = Path(os.environ.setdefault("HPOGRID_DATA_DIR", str(workdir)))
-    project = ProjectStore(workdir / "projects").load(project_name)
-    unpack_inputs(workdir, data_dir)
-    share = job_share(project.search_space, project.hpo_config, job.n_jobs, job.index, job.base_seed)
-    data = json.loads(json.dumps(project.data))
-    data["configs"]["hpo_config"], data["configs"]["search_space"] = share.hpo_config, share.search_space
-    mine = Project(project.name, project.path, data)
     source = {
         "kind": "grid",
         "task": _int(os.environ.get("PanDA_TaskID") or os.environ.get("JEDITASKID")),
@@ -125,47 +123,76 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
         "index": job.index,
         "n_jobs": job.n_jobs,
     }
-    if os.environ.get("ATHENA_CORE_NUMBER", "").isdigit():  # the cores the pilot gave this job
-        os.environ.setdefault(CPUS_VARIABLE, os.environ["ATHENA_CORE_NUMBER"])
-    once = threading.Lock()
+    mine = None  # the job's share of the project, once loaded
+    writing, written = threading.Lock(), threading.Event()
 
     def finish(status: str, error: str | None = None) -> None:
-        """Write the job's outputs from what is on disk now; only the first call does."""
-        if not once.acquire(blocking=False):
-            return
-        run_dir = _last_run_dir(mine)
-        summary = None
-        if run_dir is not None:
-            from hpogrid.local.runner import rewrite_summary
-            from hpogrid.results import TRIALS_FILE
+        """Write the job's outputs from what is on disk now; only the first call does. A second
+        caller (the preemption deadline, or the main thread) waits until those outputs are written."""
+        with writing:
+            if not written.is_set():
+                _write_outputs(workdir, mine, source, status, error)
+                written.set()
 
-            summary = rewrite_summary(mine, run_dir, "finished" if status == "finished" else "interrupted")
-            if (run_dir / TRIALS_FILE).is_file():
-                shutil.copyfile(run_dir / TRIALS_FILE, workdir / TRIALS_OUTPUT)
-        if not (workdir / TRIALS_OUTPUT).is_file():
-            (workdir / TRIALS_OUTPUT).write_text("")
-        write_metadata(workdir, summary, source, status, error)
+    status, error, started = "failed", None, False
+    with Preemption(lambda: finish("preempted")) as preemption:
+        import ray
 
-    status, error = "failed", None
-    os.environ.update(RAY_ENV)
-    started = start_ray(None, quiet=False)
-    try:
-        # installed after Ray's start: Ray sets its own SIGTERM handler, which would end the job at once
-        with Preemption(lambda: finish("preempted")) as preemption:
-            try:
-                result = run(mine, RunOptions(search_points=share.points, quiet=True, source=source))
-                status = "finished" if result.summary["status"] == "finished" else "failed"
-            except Exception as exc:  # the job must still leave its metadata and records
-                error = f"{type(exc).__name__}: {exc}"
-    finally:
-        if started:
-            ray.shutdown()
+        from hpogrid.local.runner import CPUS_VARIABLE, RAY_ENV, RunOptions, run, start_ray
+
+        try:
+            mine, points = _load_share(project_name, job, workdir)
+            if os.environ.get("ATHENA_CORE_NUMBER", "").isdigit():  # the cores the pilot gave this job
+                os.environ.setdefault(CPUS_VARIABLE, os.environ["ATHENA_CORE_NUMBER"])
+            os.environ.update(RAY_ENV)
+            started = start_ray(None, quiet=False)
+            preemption.install()  # again: Ray's start sets its own SIGTERM handler, which ends the job at once
+            result = run(mine, RunOptions(search_points=points, quiet=True, source=source))
+            status = "finished" if result.summary["status"] == "finished" else "failed"
+        except Exception as exc:  # the job must still leave its metadata and records
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if started or ray.is_initialized():  # also a start that the signal cut short
+                ray.shutdown()
     if preemption.signal is not None:
         status = "preempted"
     finish(status, error)
     if error and status != "preempted":
         raise HpogridError(f"job {job.seq} of {job.n_jobs} failed: {error}")
     return {"finished": 0, "preempted": EXIT_PREEMPTED}.get(status, EXIT_FAILED)
+
+
+def _load_share(project_name: str, job: JobIdentity, workdir: Path):
+    """The project in the sandbox with its search cut to this job's share, and the share's points;
+    the inputs unpacked into the data directory."""
+    from hpogrid.grid.share import job_share
+    from hpogrid.project import Project, ProjectStore
+
+    os.environ["HPOGRID_BASE_PATH"] = str(workdir)
+    os.environ.setdefault("HPOGRID_WORK_DIR", str(workdir))
+    data_dir = Path(os.environ.setdefault("HPOGRID_DATA_DIR", str(workdir)))
+    project = ProjectStore(workdir / "projects").load(project_name)
+    unpack_inputs(workdir, data_dir)
+    share = job_share(project.search_space, project.hpo_config, job.n_jobs, job.index, job.base_seed)
+    data = json.loads(json.dumps(project.data))
+    data["configs"]["hpo_config"], data["configs"]["search_space"] = share.hpo_config, share.search_space
+    return Project(project.name, project.path, data), share.points
+
+
+def _write_outputs(workdir: Path, project, source: dict, status: str, error: str | None) -> None:
+    """hpogrid_trials.jsonl and userJobMetadata.json from the job's run as it is on disk now."""
+    run_dir = _last_run_dir(project) if project is not None else None
+    summary = None
+    if run_dir is not None:
+        from hpogrid.local.runner import rewrite_summary
+        from hpogrid.results import TRIALS_FILE
+
+        summary = rewrite_summary(project, run_dir, "finished" if status == "finished" else "interrupted")
+        if (run_dir / TRIALS_FILE).is_file():
+            shutil.copyfile(run_dir / TRIALS_FILE, workdir / TRIALS_OUTPUT)
+    if not (workdir / TRIALS_OUTPUT).is_file():
+        (workdir / TRIALS_OUTPUT).write_text("")
+    write_metadata(workdir, summary, source, status, error)
 
 
 def _last_run_dir(project) -> Path | None:

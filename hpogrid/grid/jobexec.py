@@ -101,12 +101,13 @@ def run_job(
     env: dict[str, str] | None = None,
     timeout: float | None = None,
     preempt_after: float | Callable[[Path], bool] | None = None,
+    preempt_signal: int = signal.SIGTERM,
     files: dict[str, str] | None = None,
 ) -> JobRun:
     """Run job `seq` of the task in workdir (created; must not exist). Returns its outcome.
 
-    preempt_after: preempt the job (SIGTERM to its processes, as a pilot does) after so many seconds,
-    or as soon as preempt_after(workdir) is true."""
+    preempt_after: preempt the job (preempt_signal, SIGTERM or SIGUSR1, to its processes, as a pilot
+    does) after so many seconds, or as soon as preempt_after(workdir) is true."""
     workdir.mkdir(parents=True)
     names = [p.name for p in inputs]
     args = parse_arguments(argument_line(task_params, seq, task_id, names))
@@ -117,8 +118,7 @@ def run_job(
     if args.writeInputToTxt:
         for item in args.writeInputToTxt.split(","):
             _, _, listing = item.partition(":")
-            text = json.dumps(names) if listing.endswith(".json") else "\n".join(names)
-            (workdir / listing).write_text(text)
+            (workdir / listing).write_text(",".join(names))  # what runGen writes: names, comma-separated
     command = unquote(args.p or "")
     (workdir / EXEC_SCRIPT).write_text(command + "\n")
     for name, text in (files or {}).items():  # what the pilot puts there, e.g. iDDS's input.json
@@ -149,7 +149,7 @@ def run_job(
             if preempt_after is not None:
                 preempted = _wait_for_preemption(process, workdir, preempt_after)
                 if preempted:
-                    _signal_payload(process.pid, signal.SIGTERM)
+                    _signal_payload(process.pid, preempt_signal)
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _signal_payload(process.pid, signal.SIGKILL)
@@ -190,15 +190,18 @@ def _signal_payload(pid: int, signum: int) -> None:
 
 
 def _alive_in_group(pgid: int) -> list[int]:
-    import psutil
-
+    """The live (not zombie) processes of a process group, from /proc (grid jobs run on Linux)."""
     alive = []
-    for process in psutil.process_iter(["pid", "status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                alive.append(process.pid)
-        except (ProcessLookupError, PermissionError, psutil.Error):
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        # after "pid (comm)": state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            alive.append(int(entry.name))
     return alive
 
 

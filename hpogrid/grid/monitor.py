@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from hpogrid.errors import HpogridError
 
 BIGPANDA = "https://bigpanda.cern.ch"
+
+
+def task_link(task_id) -> str:
+    """The task's page on the BigPanDA monitor, for people to click."""
+    return f"{BIGPANDA}/task/{task_id}/"
+
+
+SCAN = 10_000  # tasks asked of the server when hpogrid itself filters them (see show)
 DEFAULT_COLUMNS = ("jeditaskid", "status", "taskname", "computingsite", "metastruct")
 COLUMNS = (
     "jeditaskid", "status", "taskname", "username", "computingsite", "site", "creationdate", "modificationtime",
@@ -56,7 +64,7 @@ def row(task: dict) -> dict:
         if out.get(key) is not None:
             out[key] = str(out[key])
     out["computingsite"] = out.get("site")
-    out["link"] = f"{BIGPANDA}/task/{out.get('jeditaskid')}/"
+    out["link"] = task_link(out.get("jeditaskid"))
     return out
 
 
@@ -77,15 +85,23 @@ def select(tasks: list[dict], query: TaskQuery) -> list[dict]:
 
 
 def show(gateway, query: TaskQuery, metadata: bool = False) -> list[dict]:
+    """The tasks the query selects, newest first, at most query.limit of them.
+
+    The server cuts its listing to n_tasks before anything else, and filters by equality only: each
+    status is asked for on its own, and where hpogrid filters further (a name glob, an ID range) the
+    server is asked for up to SCAN tasks, so the limit counts matching tasks."""
     filters: dict = {}
     if query.username:
         filters["userName"] = query.username
     if query.jeditaskid is not None:
         filters["jediTaskID"] = query.jeditaskid
-    if len(query.status) == 1:
-        filters["status"] = query.status[0]
     days = None if query.jeditaskid is not None else query.days
-    rows = select(gateway.tasks(filters, days=days, limit=max(query.limit, 1)), query)
+    wanted = max(query.limit, SCAN) if query.taskname or query.id_range else max(query.limit, 1)
+    tasks: dict[int, dict] = {}
+    for status in query.status or (None,):
+        for task in gateway.tasks({**filters, **({"status": status} if status else {})}, days=days, limit=wanted):
+            tasks[int(task["jediTaskID"])] = task
+    rows = select(list(tasks.values()), query)
     if metadata:
         for r in rows:
             r["metastruct"] = gateway.job_metadata(int(r["jeditaskid"]))

@@ -25,13 +25,32 @@ from hpogrid.project import PROJECT_FILE, SCRIPTS, Project
 
 PACKAGE_DIR = "hpogrid_pkg"
 SIZE_LIMIT = 10 * 1024 * 1024  # what PanDA's cache takes for a no-build sandbox
-CREDENTIALS = ("x509up_*", "*.pem", "*.p12", "*.pfx", "*.key", "*.proxy", "auth_token", "id_token*", "*.jwt")
+CREDENTIALS = (
+    "x509up_*", "*.pem", "*.p12", "*.pfx", "*.key", "*.proxy", "proxy", "*.keytab",  # grid proxies, certificates
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",  # ssh keys
+    "auth_token", "id_token*", "access_token*", "refresh_token*", "token", "*.token", "token.json", "*.jwt",
+    "credentials.json", "*credentials", "rucio.cfg", "*.netrc", "*.kdbx",
+)  # fmt: skip
 SKIPPED = ("__pycache__", "*.pyc", "*.pyo", ".*")
 
 
 def _skipped(name: str) -> bool:
     lowered = name.lower()
     return any(fnmatch.fnmatch(lowered, pattern) for pattern in SKIPPED + CREDENTIALS)
+
+
+def _credential(name: str) -> bool:
+    return any(fnmatch.fnmatch(name.lower(), pattern) for pattern in CREDENTIALS)
+
+
+def credentials_left_out(project: Project) -> list[str]:
+    """Files of the project's scripts that the sandbox leaves out because they look like credentials."""
+    scripts = project.path / SCRIPTS
+    return [
+        p.relative_to(scripts).as_posix()
+        for p in sorted(scripts.rglob("*"))
+        if p.is_file() and any(map(_credential, p.relative_to(scripts).parts))
+    ]
 
 
 def _files(root: Path) -> list[Path]:

@@ -12,7 +12,7 @@ import platform
 import secrets
 import shlex
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hpogrid.errors import HpogridError
@@ -25,7 +25,6 @@ from hpogrid.project import Project
 GRID_DIR = "grid"
 SUBMISSIONS = "submissions.jsonl"
 DEFAULT_OUTDS = "user.{user}.hpogrid.{project}.{timestamp}"
-BIGPANDA = "https://bigpanda.cern.ch"
 
 
 @dataclass
@@ -37,14 +36,26 @@ class RunRequest:
     time_hours: int = 0
     memory_mb: int = 0
     architecture: str | None = None
+    excluded_site: str | None = None  # comma-separated (prun --excludedSite)
+    cores: int = 0  # prun --nCore
+    max_attempts: int = 0  # prun --maxAttempt
+    priority: int | None = None  # prun --priority
+    no_email: bool = False  # prun --noEmail
     cli_params: str = "hpogrid run"
-    extra: dict = field(default_factory=dict)
 
 
 def out_ds(project: Project, nickname: str, now: dt.datetime | None = None) -> str:
+    """grid_config.outDS filled in; new for every submission of the project: a name this project
+    submitted before (the same second, or a template without {timestamp}) gets _2, _3, ..."""
     template = project.grid_config.get("outDS") or DEFAULT_OUTDS
     stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%d%H%M%S")
-    return template.format(user=nickname, project=project.name, timestamp=stamp)
+    name = template.format(user=nickname, project=project.name, timestamp=stamp)
+    taken = {entry.get("outDS") for entry in submissions(project)}
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    return candidate
 
 
 def plan(
@@ -76,11 +87,15 @@ def plan(
         auto_retry=bool(grid.get("retry")),
         memory_mb=request.memory_mb,
         walltime_hours=request.time_hours,
+        excluded_sites=tuple(s.strip() for s in (request.excluded_site or "").split(",") if s.strip()),
+        cores=request.cores,
+        max_attempts=request.max_attempts,
+        priority=request.priority,
+        no_email=request.no_email,
         archive=archive,
         source_url=source_url,
         cli_params=request.cli_params,
         os_info=platform.platform(),
-        extra=request.extra,
     )
     return prun_task_params(spec), command, base_seed
 
@@ -114,7 +129,9 @@ class Submission:
 
     @property
     def link(self) -> str:
-        return f"{BIGPANDA}/task/{self.task_id}/"
+        from hpogrid.grid.monitor import task_link
+
+        return task_link(self.task_id)
 
 
 def submit(project: Project, request: RunRequest) -> Submission:

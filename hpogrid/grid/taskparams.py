@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 CLIENT = "panda-client-2.2.0"
 SEQ_PLACEHOLDER = "%RNDM:0"  # prun's job serial number: ${SEQNUMBER} = 1, 2, ... N
-INPUT_LIST = "hpogrid_inputs.json"  # the job's input file names, written by the job wrapper
+INPUT_LIST = "hpogrid_inputs.txt"  # the job's input file names, comma-separated, written by the job wrapper
 GPU_ARCHITECTURE = "&nvidia"
 RUN_MAIN = (
     'echo "=== cat exec script ==="; cat __run_main_exec.sh; echo; '
@@ -46,6 +46,11 @@ class TaskSpec:
     auto_retry: bool = True
     memory_mb: int = 0
     walltime_hours: int = 0
+    excluded_sites: tuple[str, ...] = ()  # prun --excludedSite
+    cores: int = 0  # prun --nCore (coreCount when more than 1)
+    max_attempts: int = 0  # prun --maxAttempt (1 to 50; 0: the server's default)
+    priority: int | None = None  # prun --priority
+    no_email: bool = False  # prun --noEmail
     archive: str | None = None  # the sandbox's name on the cache server
     source_url: str = "https://pandacache.cern.ch"
     cli_params: str = "hpogrid run"
@@ -53,11 +58,11 @@ class TaskSpec:
     extra: dict = field(default_factory=dict)
 
 
-def _site_fields(sites: tuple[str, ...]) -> dict:
+def _site_fields(sites: tuple[str, ...], excluded: tuple[str, ...] = ()) -> dict:
     chosen = [s for s in sites if s and s.upper() not in ("AUTO", "ANY")]
     if len(chosen) == 1:
-        return {"site": chosen[0], "excludedSite": [], "includedSite": None}
-    return {"site": None, "excludedSite": [], "includedSite": chosen or None}
+        return {"site": chosen[0], "excludedSite": list(excluded), "includedSite": None}
+    return {"site": None, "excludedSite": list(excluded), "includedSite": chosen or None}
 
 
 def _exec_parameters(command: str) -> list[dict]:
@@ -149,12 +154,14 @@ def prun_task_params(spec: TaskSpec) -> dict:
         "transHome": None,
         "processingType": f"{CLIENT}-jedi-run",
         "prodSourceLabel": "user",
-        **_site_fields(spec.sites),
-        "nEvents": spec.n_jobs,
-        "nEventsPerJob": 1,
-        "cliParams": spec.cli_params,
-        "osInfo": spec.os_info,
+        **_site_fields(spec.sites, spec.excluded_sites),
     }
+    if spec.priority is not None:
+        params["currentPriority"] = spec.priority
+    params.update({"nEvents": spec.n_jobs, "nEventsPerJob": 1, "cliParams": spec.cli_params})
+    if spec.no_email:
+        params["noEmail"] = True
+    params["osInfo"] = spec.os_info
     if not spec.auto_retry:
         params["disableAutoRetry"] = 1
     params["nMaxFilesPerJob"] = 200
@@ -163,6 +170,10 @@ def prun_task_params(spec: TaskSpec) -> dict:
     if spec.memory_mb > 0:
         params["ramCount"] = spec.memory_mb
         params["ramCountUnit"] = "MBPerCore"
+    if spec.cores > 1:
+        params["coreCount"] = spec.cores
+    if 0 < spec.max_attempts <= 50:
+        params["maxAttempt"] = spec.max_attempts
     params.update(
         {
             "respectSplitRule": True,
@@ -263,7 +274,7 @@ def hpo_task_params(spec: HpoSpec) -> dict:
         {"type": "constant", "value": '"'},
     ]
     if spec.in_ds:
-        job += training_data_parameters(spec.in_ds, "input_ds.json")
+        job += training_data_parameters(spec.in_ds, INPUT_LIST)
     if spec.metadata_file:
         job.append({"type": "constant", "value": f"--outMetaFile={spec.metadata_file}"})
     params["jobParameters"] = job
