@@ -130,3 +130,21 @@ def test_a_payload_process_group_is_followed_until_it_ends():
         process.terminate()
         process.wait()
     assert _alive_in_group(process.pid) == []
+
+
+def test_out_ds_is_new_for_every_submission(tmp_path, base):
+    """Two submissions in the same second, or with an outDS template without {timestamp}, get new names."""
+    import datetime as dt
+
+    from hpogrid.grid.submit import out_ds, remember
+
+    make_project(tmp_path, "o", OBJECTIVE, "f", {"num_trials": 2}, space={"x": SPACE["x"]})
+    project = ProjectStore().load("o")
+    now = dt.datetime(2026, 12, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+    first = out_ds(project, "jdoe", now)
+    assert first == "user.jdoe.hpogrid.o.20261201120000"
+    remember(project, {"task_id": 1, "outDS": first})
+    assert out_ds(project, "jdoe", now) == first + "_2"
+    remember(project, {"task_id": 2, "outDS": first + "_2"})
+    assert out_ds(project, "jdoe", now) == first + "_3"
+    assert out_ds(project, "jdoe", now + dt.timedelta(seconds=1)) == "user.jdoe.hpogrid.o.20261201120001"
