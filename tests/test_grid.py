@@ -226,6 +226,27 @@ def test_faults_on_submit_never_make_a_second_task(tmp_path, panda, kind, monkey
     assert submitted_id(result.stdout) == next(iter(panda.state.tasks))
 
 
+@pytest.mark.parametrize("kind", ["5xx", "drop", "garbage"])
+def test_faults_on_upload_and_metadata_are_retried(tmp_path, panda, kind):
+    from tests.panda_server import Job, Task
+
+    grid_project(tmp_path, num_trials=1)
+    panda.state.faults.http["file_server/upload_cache_file"] = [kind]
+    assert run_cli("run", "g", "--dry-run").exit_code == 0
+    assert panda.state.requests == []  # a dry run sends nothing: the fault is still waiting
+    result = run_cli("run", "g")
+    assert result.exit_code == 0, result.output
+    assert panda.state.requests.count("file_server/upload_cache_file") == 2 and len(panda.state.tasks) == 1
+
+    done = Task(401, {"taskName": "user.jdoe.hpogrid.m.1/"}, "Jdoe", "done")
+    done.jobs = [Job(9, 1, status="finished", metadata={"trials": [{"trial_id": "t1"}]})]
+    panda.state.tasks[401] = done
+    panda.state.faults.http["job/get_metadata_for_analysis_jobs"] = [kind]
+    shown = run_cli("tasks", "show", "--jeditaskid", "401", "--metadata", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)[0]["metastruct"] == {"9": {"trials": [{"trial_id": "t1"}]}}
+
+
 def test_a_server_that_keeps_failing_gives_one_clear_line(tmp_path, panda):
     panda.state.faults.http["task/get_tasks_detailed_info_since"] = ["5xx"] * 10
     result = run_cli("tasks", "show")

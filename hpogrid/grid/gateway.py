@@ -164,8 +164,8 @@ class Gateway:
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 return function(*args, **kwargs)
-        except ValueError:  # the client parses a 200 reply as JSON without a guard
-            return 255, None
+        except (ValueError, AttributeError, TypeError):  # the client reads an unreadable 200 reply without a guard
+            return 255, None  # (json.loads fails, or a body left as bytes is used as a dict): retried
         except SystemExit as exc:  # the client exits when OIDC settings are incomplete
             raise CredentialsError(f"PanDA client refused the credentials: {sink.getvalue().strip()[-300:]}") from exc
 
