@@ -106,9 +106,62 @@ def test_every_export_of_a_local_run(local_project, tmp_path):
     assert f"Best loss (min): {best.value:.6g}" in shown.stdout and "PARAMETER" in shown.stdout
     assert "\nTop 5\nx " in shown.stdout and len(summary["top"]) == 5
     page = (tmp_path / "out" / "res.html").read_text()
-    assert page.count("<tr>") == 11 and "Plotly" in page and "src=" not in page.split("<body>")[1][:2000]
-    assert "parcoords" in (tmp_path / "out" / "res_pcp.html").read_text()
+    assert page.count("<tr>") == 11 and "Plotly" in page and len(page) > 1_000_000  # plotly.js is in the page
+    assert fetched(page) == [] and fetched((tmp_path / "out" / "res_pcp.html").read_text()) == []  # offline
+    dimensions = pcp_of(tmp_path / "out" / "res_pcp.html")
+    assert [d["label"] for d in dimensions] == ["x", "c", "opt.lr", "loss"]  # the parameters, then the metric
+    assert dimensions[0]["values"] == pytest.approx([float(r["x"]) for r in rows], rel=1e-6)  # best first, as the CSV
+    assert dimensions[3]["values"] == pytest.approx(values, rel=1e-6)
+    assert dimensions[1]["ticktext"] == sorted({r["c"] for r in rows})  # a categorical axis: its categories as ticks
+    assert [dimensions[1]["ticktext"][code] for code in dimensions[1]["values"]] == [r["c"] for r in rows]
     assert oct((tmp_path / "out" / "res.csv").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def fetched(page: str) -> list[str]:
+    """What a browser would load for the page besides it: every src, href, srcset, data or poster
+    attribute of any element (a <script src=...> included), and every CSS url() or @import."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Parser(HTMLParser):
+        style = False
+
+        def handle_starttag(self, tag, attrs):
+            found.extend(f"{tag} {k}={v}" for k, v in attrs if k in ("src", "href", "srcset", "data", "poster"))
+            self.style = tag == "style"
+            found.extend(f"{tag} style url" for k, v in attrs if k == "style" and "url(" in (v or ""))
+
+        def handle_data(self, data):
+            if self.style and ("url(" in data or "@import" in data):
+                found.append("style url")
+
+    Parser().feed(page)
+    return found
+
+
+def figures_of(path) -> tuple[dict, dict]:
+    """The figures of a report page with their data columns resolved, and the columns."""
+    import re
+
+    page = open(path).read()
+    found = re.search(r"const HG_COLUMNS=(.*?);\nconst HG_FIGURES=(.*?);\s*function hgSort", page, re.S)
+    columns, figures = json.loads(found.group(1)), json.loads(found.group(2))
+
+    def resolve(value):
+        if isinstance(value, dict):
+            return columns[value["$column"]] if set(value) == {"$column"} else {k: resolve(v) for k, v in value.items()}
+        return [resolve(v) for v in value] if isinstance(value, list) else value
+
+    return resolve(figures), columns
+
+
+def pcp_of(path) -> list[dict]:
+    """The axes of the parallel-coordinates plot of a page, with their values."""
+    figures, _ = figures_of(path)
+    (trace,) = figures["hg-pcp"]["data"]
+    assert trace["type"] == "parcoords"
+    return trace["dimensions"]
 
 
 def _umask() -> int:
@@ -248,11 +301,20 @@ def test_ten_thousand_trials(tmp_path):
     assert page.count("<tr>") == 10_001 and "scattergl" in page
 
 
+# reports every resource the page loads (none: it works offline) as an error of the probe (tests/browser.py)
+LOADS = (
+    "<script>new PerformanceObserver(list => list.getEntries().forEach(e => window.__errors.push('loaded ' + e.name)))"
+    ".observe({type: 'resource', buffered: true});</script>"
+)
+
+
 def test_html_pages_render_in_chromium(local_project, tmp_path):
     from tests.browser import probe, screenshot
 
     _report("rep", "--to_html", "--to_pcp", "-o", "page", "-q")
-    seen = probe(tmp_path / "page.html", tmp_path, sort_column="x")
+    watched = tmp_path / "watched.html"
+    watched.write_text((tmp_path / "page.html").read_text().replace("<title>", LOADS + "<title>", 1))
+    seen = probe(watched, tmp_path, sort_column="x")
     assert seen["errors"] == [] and seen["plotted"] == "4"
     plots = {p["id"]: p for p in seen["plots"]}
     assert set(plots) == {"hg-history", "hg-importance", "hg-pcp", "hg-scatter"}
@@ -263,6 +325,13 @@ def test_html_pages_render_in_chromium(local_project, tmp_path):
     assert seen["errors"] == [] and [p["id"] for p in seen["plots"]] == ["hg-pcp"]
     shot = screenshot(tmp_path / "page.html", tmp_path / "report.png", tmp_path)
     assert shot.stat().st_size > 50_000  # a drawn page, not a blank one
+    # missing parameters and a trial without a value: drawn without errors, the empty metric sorted last
+    _write_jsonl(tmp_path / "g.jsonl", gappy())
+    _report("g.jsonl", "--mode", "min", "--to_html", "-o", "gaps", "-q")
+    seen = probe(tmp_path / "gaps.html", tmp_path, sort_column="loss")
+    assert seen["errors"] == [] and seen["plotted"] == "4"
+    assert all(p["svg"] > 0 for p in seen["plots"]) and len(seen["sorted"]) == 9 and seen["sorted"][-1] == ""
+    assert [float(v) for v in seen["sorted"][:-1]] == sorted(float(v) for v in seen["sorted"][:-1])
 
 
 def test_relay_points_without_job_metadata_become_rows():
@@ -274,10 +343,11 @@ def test_relay_points_without_job_metadata_become_rows():
         {"id": "1", "parameters": {"p0": 0.25}, "loss": -0.75},
         {"id": "2", "parameters": {"p0": 0.5}, "loss": None},  # not evaluated yet
     ]
-    (row,) = relay_records(points, known, {"jeditaskid": 9, "site": "S"}, "max")
+    (row,) = relay_records(points, known, {"jeditaskid": 9, "site": "S"}, "score", "max")
     assert row.value == 0.75 and row.config == {"p0": 0.25} and row.source["task"] == 9  # sign back for max
-    (row,) = relay_records(points, known, {"jeditaskid": 9}, "min")
-    assert row.value == -0.75
+    assert row.metric == "score"  # the project's metric, not iDDS's "loss"
+    (row,) = relay_records(points, known, {"jeditaskid": 9}, "loss", "min")
+    assert row.value == -0.75 and row.metric == "loss"
 
 
 def test_a_missing_exporter_library_names_the_extra_and_writes_nothing(tmp_path, base):
@@ -316,7 +386,177 @@ def test_the_task_cache_keeps_rows_with_datetimes(tmp_path):
 
     cache = TaskCache(tmp_path / "cache")
     when = dt.datetime(2026, 11, 25, 12, 0, 0)
-    cache.put(7, {"jeditaskid": 7, "status": "done", "starttime": when, "metastruct": {"1": {}}}, synthetic(3).records)
-    entry = cache.get(7)
+    trials = synthetic(3)
+    cache.put(
+        7, {"jeditaskid": 7, "status": "done", "starttime": when, "metastruct": {"1": {}}}, trials.records, trials
+    )
+    entry = cache.get(7, trials)
     assert entry["row"] == {"jeditaskid": 7, "status": "done", "starttime": str(when)} and len(entry["records"]) == 3
     assert cache.task_ids() == [7]
+    # read for another metric or mode (the relay's points depend on both), the entry is stale
+    assert cache.get(7, Trials(metric="acc", mode="min", hyperparameters=[])) is None
+    assert cache.get(7, Trials(metric="loss", mode="max", hyperparameters=[])) is None
+
+
+def gappy() -> Trials:
+    """Trials of a space that gained parameters: 'kind' (categorical) and 'depth' (numeric) are missing in
+    some; and one trial that failed before reporting any value."""
+    records = synthetic(8, params=3).records  # p0, p1, kind
+    for i, record in enumerate(records):
+        if i % 2:
+            del record.config["kind"]
+        if i % 3:
+            record.config["depth"] = i
+    records.append(
+        TrialRecord(
+            trial_id="failed",
+            config={"p0": 0.5, "p1": 0.5, "kind": "relu", "depth": 2},
+            metric="loss",
+            value=None,
+            status="error",
+            error="Traceback (most recent call last):\n  ...\nValueError: diverged\n",
+            start="2026-11-25T11:00:00+00:00",
+            end="2026-11-25T11:00:01+00:00",
+            source={"kind": "local", "run": "r1"},
+        )
+    )
+    trials = Trials(metric="loss", mode="min", hyperparameters=["p0", "p1", "kind", "depth"])
+    trials.add(records)
+    return trials
+
+
+def _write_jsonl(path, trials: Trials):
+    path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in trials.records))
+    return path
+
+
+EVERY_FILE = ("--to_csv", "--to_json", "--summary", "--to_html", "--to_pcp")
+
+
+def test_a_parameter_missing_in_some_trials_renders_everywhere(tmp_path):
+    trials = gappy()
+    _write_jsonl(tmp_path / "g.jsonl", trials)
+    _report("g.jsonl", "--mode", "min", *EVERY_FILE, "-o", "g", "-q")
+    scored = sorted((r for r in trials.records if r.value is not None), key=lambda r: r.value)
+    rows = list(csv.DictReader(open("g.csv")))
+    assert [r["kind"] for r in rows[:-1]] == [r.config.get("kind", "") for r in scored]  # an empty cell
+    assert [r["depth"] for r in rows[:-1]] == [
+        str(float(r.config["depth"])) if "depth" in r.config else "" for r in scored
+    ]
+    records = json.loads(open("g.json").read())
+    assert [r["kind"] for r in records[:-1]] == [r.config.get("kind") for r in scored]  # null
+    for path in ("g.html", "g_pcp.html"):
+        p0, p1, kind, depth, loss = pcp_of(tmp_path / path)
+        assert kind["ticktext"] == ["(none)", *sorted({r.config["kind"] for r in scored if "kind" in r.config})]
+        assert [kind["ticktext"][code] for code in kind["values"]] == [r.config.get("kind", "(none)") for r in scored]
+        below, *ticks = depth["tickvals"]
+        assert depth["ticktext"][0] == "(none)" and below < min(ticks) and depth["range"][0] == below
+        assert depth["values"] == [r.config.get("depth", below) for r in scored]  # off the axis, not drawn as 0
+        assert loss["values"] == pytest.approx([r.value for r in scored], rel=1e-6)
+    figures, _ = figures_of(tmp_path / "g.html")
+    scatter = {trace["name"]: trace for trace in figures["hg-scatter"]["data"]}
+    assert scatter["kind"]["x"] == [r.config.get("kind", "(none)") for r in scored]  # a category of its own
+    assert scatter["depth"]["x"] == [r.config.get("depth") for r in scored]  # a gap: no point
+    assert len(figures["hg-history"]["data"][0]["y"]) == len(scored)
+    shown = table_of(open("g.html").read())
+    assert [r["kind"] for r in shown[:-1]] == [r.config.get("kind", "") for r in scored]  # an empty cell
+    assert [r["depth"] for r in shown[:-1]] == [str(r.config.get("depth", "")) for r in scored]
+
+
+def table_of(page: str) -> list[dict]:
+    """The rows of a page's table as {header: cell text}."""
+    import re
+
+    head, body = page.split("<table id='hg-table'>")[1].split("<tbody>")
+    names = re.findall(r"<th[^>]*>(.*?)</th>", head)
+    return [
+        dict(zip(names, re.findall(r"<td[^>]*>(.*?)</td>", row), strict=True))
+        for row in re.findall(r"<tr>(.*?)</tr>", body)
+    ]
+
+
+def test_an_error_trial_without_a_value_in_every_export(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    trials = gappy()
+    _write_jsonl(tmp_path / "g.jsonl", trials)
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    _report(
+        "g.jsonl",
+        "--mode",
+        "min",
+        *EVERY_FILE,
+        "--to_mlflow",
+        "--mlflow-uri",
+        uri,
+        "--extra",
+        "trial_id,error",
+        "-o",
+        "g",
+    )
+    rows = list(csv.DictReader(open("g.csv")))
+    assert len(rows) == 9 and rows[-1]["trial_id"] == "failed"  # counted, and after every trial with a value
+    assert rows[-1]["loss"] == "" and rows[-1]["status"] == "error" and rows[-1]["error"] == "ValueError: diverged"
+    last = json.loads(open("g.json").read())[-1]
+    assert last["trial_id"] == "failed" and last["loss"] is None and last["status"] == "error"
+    summary = json.loads(open("g_summary.json").read())
+    assert summary["trials"] == 9 and summary["scored"] == 8 and summary["counts"] == {"terminated": 8, "error": 1}
+    assert summary["best"]["trial_id"] != "failed" and summary["best"]["value"] == pytest.approx(
+        min(r.value for r in trials.records if r.value is not None)
+    )
+    page = open("g.html").read()
+    assert "9 trials (8 terminated, 1 error)" in page
+    shown = table_of(page)
+    assert len(shown) == 9 and shown[-1]["trial_id"] == "failed" and shown[-1]["status"] == "error"
+    assert shown[-1]["loss"] == "" and shown[-1]["error"] == "ValueError: diverged"  # the metric's cell is empty
+    assert len(pcp_of(tmp_path / "g_pcp.html")[-1]["values"]) == 8  # the plots show the trials with a value
+    client = MlflowClient(tracking_uri=uri)
+    (failed,) = client.search_runs(
+        [client.get_experiment_by_name("hpogrid").experiment_id], "attributes.run_name = 'failed'"
+    )
+    assert failed.info.status == "FAILED" and "loss" not in failed.data.metrics
+    assert failed.data.tags["status"] == "error" and "ValueError: diverged" in failed.data.tags["error"]
+
+
+@pytest.mark.parametrize("failing", ["html.pcp_page", "mlflow_export.export"])
+def test_a_failed_export_writes_no_file(tmp_path, monkeypatch, failing):
+    from hpogrid.errors import HpogridError
+
+    module, name = failing.split(".")
+    if module == "mlflow_export":
+        pytest.importorskip("mlflow")
+
+    def fail(*args, **kwargs):
+        raise HpogridError("cannot go on")
+
+    monkeypatch.setattr(f"hpogrid.report.{module}.{name}", fail)
+    _write_jsonl(tmp_path / "g.jsonl", synthetic(20))
+    (tmp_path / "g.csv").write_text("old\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    done = run_cli(
+        "report", "g.jsonl", "--mode", "min", *EVERY_FILE, "--to_mlflow", "--mlflow-uri", "sqlite:///m.db", "-o", "g"
+    )  # fmt: skip
+    assert done.exit_code == 2 and done.stderr == "Error: cannot go on\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing new (no MLflow store), nothing left over
+    assert (tmp_path / "g.csv").read_text() == "old\n"  # nothing replaced
+
+
+def test_bounds_and_top_for_mode_max(tmp_path):
+    trials = synthetic(20)
+    _write_jsonl(tmp_path / "s.jsonl", trials)
+    best_first = sorted((r.value for r in trials.records), reverse=True)
+
+    def values(*args):
+        _report("s.jsonl", "--mode", "max", "--to_json", "-o", "m", "-q", *args)
+        return [r["loss"] for r in json.loads(open("m.json").read())]
+
+    assert values("--top", "3") == pytest.approx(best_first[:3])  # the three highest, highest first
+    low, high = best_first[12], best_first[4]
+    assert values("--min", str(low), "--max", str(high)) == pytest.approx(best_first[4:13])
+    assert values("--max", str(high), "--top", "2") == pytest.approx(best_first[4:6])  # the best within the bounds
+    assert values("--min", str(best_first[0] + 1)) == []
+    _report("s.jsonl", "--mode", "max", "--top", "3", "--summary", "-o", "m", "-q")
+    summary = json.loads(open("m_summary.json").read())
+    assert summary["mode"] == "max" and summary["best"]["value"] == pytest.approx(best_first[0])
+    assert [r["loss"] for r in summary["top"]] == pytest.approx(best_first[:3])

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.test_grid import grid_project, submitted_id
 from tests.test_local_run import make_project
+from tests.test_report import fetched, pcp_of
 
 pytestmark = pytest.mark.usefixtures("panda")
 METADATA = "job/get_metadata_for_analysis_jobs"
@@ -43,7 +44,22 @@ def test_a_grid_task_in_every_format_and_cached_once_finished(tmp_path, panda):
     assert {r["site"] for r in rows} == {"ANALY_TEST_GPU"}
     assert all(r["time_s"] >= 0 and r["task_time_s"] >= r["time_s"] for r in rows)
     assert {r["source"].split(" job ")[0] for r in rows} == {f"task {task_id}"}
-    assert open("r.csv").read().count("\n") == 7 and "parcoords" in open("r_pcp.html").read()
+    assert open("r.csv").read().count("\n") == 7
+    summary = json.loads(open("r_summary.json").read())
+    assert summary["metric"] == "loss" and summary["mode"] == "min" and summary["trials"] == summary["scored"] == 6
+    assert summary["counts"] == {"terminated": 6} and summary["sources"] == {"task": 6}
+    assert summary["best"]["value"] == pytest.approx(rows[0]["loss"]) and summary["best"]["source"] == rows[0]["source"]
+    assert (
+        summary["best"]["config"]["x"] == pytest.approx(rows[0]["x"]) and summary["best"]["config"]["c"] == rows[0]["c"]
+    )
+    assert [r["loss"] for r in summary["top"]] == pytest.approx([r["loss"] for r in rows[:5]])
+    assert {i["parameter"] for i in summary["importance"]} == {"x", "c"} and set(summary["correlations"]) == {"x", "c"}
+    x, c, loss = pcp_of(tmp_path / "r_pcp.html")
+    assert (x["label"], c["label"], loss["label"]) == ("x", "c", "loss")
+    assert x["values"] == pytest.approx([r["x"] for r in rows], rel=1e-6)
+    assert loss["values"] == pytest.approx([r["loss"] for r in rows], rel=1e-6)
+    assert [c["ticktext"][code] for code in c["values"]] == [r["c"] for r in rows]
+    assert fetched(open("r_pcp.html").read()) == [] and fetched(open("r.html").read()) == []
     from tests.browser import probe
 
     seen = probe(tmp_path / "r.html", tmp_path, sort_column="loss")
@@ -83,6 +99,15 @@ def test_a_grid_task_in_every_format_and_cached_once_finished(tmp_path, panda):
     assert warning.startswith("Warning: grid tasks left out (only cached ones are shown):")
 
 
+def _age(panda, task_id: int, days: float) -> None:
+    """Make a task of the server last modified (and created) that many days ago."""
+    import datetime as dt
+
+    with panda.state.lock:
+        task = panda.state.tasks[task_id]
+        task.created = task.modified = task.modified - dt.timedelta(days=days)
+
+
 def test_task_filters(tmp_path, panda):
     grid_project(tmp_path, num_trials=2)
     first = _submit("run", "g")
@@ -90,11 +115,14 @@ def test_task_filters(tmp_path, panda):
     second = _submit("run", "g")
     for task_id in (first, second):
         assert panda.state.wait(task_id).status == "done"
+    _age(panda, first, 10)
 
     def tasks(*args: str) -> set[int]:
         return {r["taskid"] for r in _rows("g", "--extra", "taskid", *args)}
 
     assert tasks() == {first, second}
+    assert tasks("--days", "5") == {second}  # the first was last modified 10 days ago
+    assert tasks("--days", "5", "--jeditaskid", str(first)) == {first}  # a task asked for by its ID has no age limit
     assert tasks("--jeditaskid", str(first)) == {first}
     assert tasks("--range", f"{second}-{second + 5}") == {second}
     assert tasks("--limit", "1") == {second}
@@ -107,8 +135,41 @@ def test_task_filters(tmp_path, panda):
 
     shutil.rmtree(tmp_path / "hpogrid-base" / "projects" / "g" / "grid")
     assert tasks() == {first, second}
+
+    # when the grid cannot be reached the cached tasks pass the same filters
+    panda.stop()
+    assert tasks() == {first, second}
+    assert tasks("--days", "5") == {second} and tasks("--limit", "1") == {second}
+    assert tasks("--jeditaskid", str(first), "--days", "5") == {first} and tasks("--taskname", name) == {first}
+    assert tasks("--range", f"{second}-{second + 5}") == {second}
     bad = run_cli("report", "g", "--range", "9-1")
     assert bad.exit_code == 2 and "--range" in bad.stderr
+
+
+def test_the_limit_counts_the_projects_tasks_not_all_of_yours(tmp_path, panda, monkeypatch):
+    from tests.panda_server import Task
+
+    grid_project(tmp_path, num_trials=2)
+    task_id = _submit("run", "g")
+    assert panda.state.wait(task_id).status == "done"
+    user = panda.state.tasks[task_id].user
+    with panda.state.lock:  # then 1500 newer tasks of another project
+        for other in range(task_id + 1, task_id + 1501):
+            params = {"taskName": f"user.{user}.hpogrid.other.{other}/"}
+            panda.state.tasks[other] = Task(other, params, user, status="done")
+        panda.state.next_task = task_id + 1501
+    panda.state.requests.clear()
+    rows = _rows("g", "--extra", "taskid", "--limit", "1")
+    assert {r["taskid"] for r in rows} == {task_id}  # its trials, found behind 1500 newer tasks
+    assert panda.state.requests.count("task/get_tasks_detailed_info_since") == 2  # 1000 tasks, then up to 4000
+
+    from hpogrid.report import collect
+
+    monkeypatch.setattr(collect, "MOST_LISTED", 1000)  # a listing that stops short says so
+    result = run_cli("report", "g", "--to_json", "-o", "r", "-q")
+    assert result.exit_code == 0 and json.loads(open("r.json").read()) == []
+    (warning,) = result.stderr.strip().splitlines()
+    assert "only the newest 1000 of your grid tasks were searched" in warning and "--days" in warning
 
 
 def test_an_idds_task_reports_the_metric_not_the_loss(tmp_path, panda):
@@ -121,8 +182,24 @@ def f(config, reporter):
     make_project(tmp_path, "h", objective, "f", hpo, space=space)
     task_id = _submit("submit_idds", "h")
     assert panda.state.wait(task_id).status == "done"
-    rows = _rows("h", "--extra", "taskid,jobid")
-    assert len(rows) == 4 and {r["taskid"] for r in rows} == {task_id} and len({r["jobid"] for r in rows}) == 4
+    with panda.state.lock:  # a point the relay knows the loss of (-score for mode max) but no job reported
+        panda.state.idds_points[task_id].append({"id": "relay-only", "parameters": {"x": 0.9}, "loss": 0.36})
+    rows = _rows("h", "--extra", "taskid,jobid,trial_id")
+    assert len(rows) == 5 and {r["taskid"] for r in rows} == {task_id}
+    assert len({r["jobid"] for r in rows if r["jobid"] is not None}) == 4  # a trial per evaluation job, and the point
     for row in rows:
         assert row["score"] == pytest.approx(-((row["x"] - 0.3) ** 2)) and row["source"].startswith("idds ")
+        assert "loss" not in row
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)  # mode max: best first
+    (relayed,) = [r for r in rows if r["jobid"] is None]
+    assert relayed["trial_id"] == "point_relay-only" and relayed["score"] == pytest.approx(-0.36)
+    assert relayed["source"] == f"idds {task_id}"
+
+    mlflow = pytest.importorskip("mlflow")
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    assert run_cli("report", "h", "--to_mlflow", "--mlflow-uri", uri, "-q").exit_code == 0
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("h").experiment_id])
+    children = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert len(children) == 5 and all(set(c.data.metrics) <= {"score", "time_s"} for c in children.values())
+    assert children["point_relay-only"].data.metrics == {"score": pytest.approx(-0.36)}  # the metric, sign restored

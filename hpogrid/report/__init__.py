@@ -47,37 +47,18 @@ class Outputs:
 
 
 def write(table, analysis: dict, outputs: Outputs) -> list[str]:
-    """Write the asked-for exports (each atomically); returns what was written, one line each."""
-    import json
+    """Write the asked-for exports; returns what was written, one line each.
 
+    All or nothing: every file is rendered in memory first, then MLflow is exported, then the files
+    are put in place together; a failure on the way leaves no file written or replaced."""
     from hpogrid.errors import require
-    from hpogrid.fileio import write_atomic
-    from hpogrid.report import html
-    from hpogrid.results import jsonable
 
     if {"html", "pcp"} & set(outputs.formats):  # every library first: a missing one writes no file at all
         require("plotly", "report", "--to_html and --to_pcp")
     if "mlflow" in outputs.formats:
         require("mlflow", "report", "--to_mlflow")
-    base = outputs.outname
+    files = render(table, analysis, outputs)
     done = []
-
-    def put(suffix: str, text: str) -> None:
-        path = base.with_name(base.name + suffix)
-        write_atomic(path, text)
-        done.append(str(path))
-
-    if "csv" in outputs.formats:
-        put(".csv", table.frame.to_csv(index=False))
-    if "json" in outputs.formats:
-        rows = jsonable(table.frame.astype(object).where(table.frame.notna(), None).to_dict(orient="records"))
-        put(".json", json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
-    if "summary" in outputs.formats:
-        put("_summary.json", json.dumps(jsonable(analysis), indent=2, ensure_ascii=False) + "\n")
-    if "html" in outputs.formats:
-        put(".html", html.report_page(table, analysis, outputs.title))
-    if "pcp" in outputs.formats:
-        put("_pcp.html", html.pcp_page(table, outputs.title + ": parallel coordinates"))
     if "mlflow" in outputs.formats:
         from hpogrid.report.mlflow_export import export
 
@@ -86,4 +67,58 @@ def write(table, analysis: dict, outputs: Outputs) -> list[str]:
             f"MLflow {outputs.mlflow_uri} (experiment '{outputs.experiment}'): "
             f"{counts['created']} runs added, {counts['skipped']} already there"
         )
-    return done
+    commit(files)
+    return [str(path) for path in files] + done
+
+
+def render(table, analysis: dict, outputs: Outputs) -> dict[Path, str]:
+    """{path: text} of the asked-for files, in the order of FORMATS; nothing is written."""
+    import json
+
+    from hpogrid.report import html
+    from hpogrid.results import jsonable
+
+    renderers = {
+        "csv": (".csv", lambda: table.frame.to_csv(index=False)),
+        "json": (".json", lambda: json.dumps(_records(table), indent=1, ensure_ascii=False) + "\n"),
+        "summary": ("_summary.json", lambda: json.dumps(jsonable(analysis), indent=2, ensure_ascii=False) + "\n"),
+        "html": (".html", lambda: html.report_page(table, analysis, outputs.title)),
+        "pcp": ("_pcp.html", lambda: html.pcp_page(table, outputs.title + ": parallel coordinates")),
+    }
+    base = outputs.outname
+    return {
+        base.with_name(base.name + suffix): make()
+        for name, (suffix, make) in renderers.items()
+        if name in outputs.formats
+    }
+
+
+def _records(table) -> list[dict]:
+    from hpogrid.results import jsonable
+
+    frame = table.frame
+    return jsonable(frame.astype(object).where(frame.notna(), None).to_dict(orient="records"))
+
+
+def commit(files: dict[Path, str]) -> None:
+    """Put every file in place or none: each is written (synced) beside its target first, then all are
+    renamed over their targets; a failure before the renames removes what was written."""
+    import os
+    import shutil
+
+    from hpogrid.fileio import write_atomic
+
+    pending: dict[Path, Path] = {}
+    try:
+        for path, text in files.items():
+            staged = path.with_name(f".{path.name}.{os.getpid()}.pending")
+            write_atomic(staged, text)
+            pending[path] = staged
+            if path.exists():
+                shutil.copymode(path, staged)  # a replaced file keeps its mode
+        for path, staged in pending.items():
+            os.replace(staged, path)
+    except BaseException:
+        for staged in pending.values():
+            staged.unlink(missing_ok=True)
+        raise

@@ -211,9 +211,18 @@ def _read_json(path: Path) -> Any:
 
 
 # -- grid tasks --------------------------------------------------------------------------------------------
-def project_tasks(rows: list[dict], project, query: GridQuery, submitted: dict[int, dict]) -> list[dict]:
-    """The listed tasks that belong to the project and pass the filters, newest first, at most limit."""
+LISTED = 1000  # tasks asked of the server at first; more (x GROWTH) while the project has fewer than --limit
+GROWTH = 4
+MOST_LISTED = 64_000  # at most this many of the user's tasks are listed: then a warning names the filters
+
+
+def project_tasks(
+    rows: list[dict], project, query: GridQuery, submitted: dict[int, dict], now: float | None = None
+) -> list[dict]:
+    """The tasks that belong to the project and pass the filters (--days on the last modification, as the
+    server applies it), newest first, at most limit: for the server's listing and for the cached tasks."""
     pattern = f"user.*.hpogrid.{project.name}.*"
+    since = _since(query, now)
     picked = []
     for row in rows:
         task_id, name = int(row["jeditaskid"]), str(row.get("taskname") or "").rstrip("/")
@@ -225,14 +234,59 @@ def project_tasks(rows: list[dict], project, query: GridQuery, submitted: dict[i
             continue
         if query.jeditaskid is not None and task_id != query.jeditaskid:
             continue
+        modified = _utc_seconds(row.get("modificationtime"))
+        if since is not None and modified is not None and modified < since:
+            continue
         picked.append(row)
     picked.sort(key=lambda r: -int(r["jeditaskid"]))
     return picked[: query.limit]
 
 
+def _since(query: GridQuery, now: float | None) -> float | None:
+    """The oldest modification time --days lets in (none for --jeditaskid, as for the server's listing)."""
+    import time
+
+    if query.days is None or query.jeditaskid is not None:
+        return None
+    return (time.time() if now is None else now) - query.days * 86400
+
+
+def _utc_seconds(text: Any) -> float | None:
+    """A server time (UTC, as text) in seconds since the epoch; None when it is not a time."""
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def listed_tasks(gateway, project, query: GridQuery, submitted: dict[int, dict], warnings: list[str]) -> list[dict]:
+    """The project's tasks on the server. The server lists the user's tasks of every project, newest first,
+    filtered by equality only (no name patterns): the listing grows until it holds --limit of this
+    project's tasks or every task of the user within --days."""
+    from hpogrid.grid.monitor import row as task_row
+
+    filters = {"jediTaskID": query.jeditaskid} if query.jeditaskid is not None else {}
+    days = None if query.jeditaskid is not None else query.days
+    asked = max(query.limit, LISTED)
+    while True:
+        rows = [task_row(t) for t in gateway.tasks(filters, days=days, limit=asked)]
+        picked = project_tasks(rows, project, query, submitted)
+        if len(picked) >= query.limit or len(rows) < asked:
+            return picked
+        if asked >= MOST_LISTED:
+            warnings.append(
+                f"only the newest {asked} of your grid tasks were searched for the project's; "
+                "older ones may be missing (narrow with --days, --range or --jeditaskid)"
+            )
+            return picked
+        asked = min(asked * GROWTH, MOST_LISTED)
+
+
 def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
     """Add the trials of the project's grid and iDDS tasks (through the gateway; cached when final)."""
-    from hpogrid.grid.monitor import row as task_row
     from hpogrid.grid.submit import GRID_DIR, submissions
 
     submitted = {int(s["task_id"]): s for s in submissions(project)}
@@ -248,35 +302,34 @@ def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
                 _add_cached(trials, cache, project, query, submitted)
             return  # never on the grid from here and no grid set-up (no panda-client or credentials): local only
     try:
-        filters = {"jediTaskID": query.jeditaskid} if query.jeditaskid is not None else {}
-        days = None if query.jeditaskid is not None else query.days
-        listed = [task_row(t) for t in gateway.tasks(filters, days=days, limit=max(query.limit, 1000))]
+        listed = listed_tasks(gateway, project, query, submitted, trials.warnings)
     except HpogridError as exc:
         trials.warnings.append(f"grid tasks left out (only cached ones are shown): {exc}")
         _add_cached(trials, cache, project, query, submitted)
         return
-    for row in project_tasks(listed, project, query, submitted):
+    for row in listed:
         task_id = int(row["jeditaskid"])
-        entry = cache.get(task_id)
+        entry = cache.get(task_id, trials)
         if entry and entry["row"].get("status") == row.get("status") and _same_time(entry["row"], row):
             trials.add(TrialRecord.from_json(r) for r in entry["records"])
             continue
         try:
             kind = (submitted.get(task_id) or {}).get("kind") or _kind(gateway, task_id)
-            records = task_records(gateway, row, kind, trials.mode)
+            records = task_records(gateway, row, kind, trials.metric, trials.mode)
         except HpogridError as exc:
             trials.warnings.append(f"task {task_id} left out: {exc}")
             continue
         if row.get("status") in FINAL_STATES:
-            cache.put(task_id, row, records)
+            cache.put(task_id, row, records, trials)
         trials.add(records)
 
 
 def _add_cached(trials: Trials, cache: TaskCache, project, query: GridQuery, submitted: dict) -> None:
-    for task_id in cache.task_ids():
-        entry = cache.get(task_id)
-        if entry and project_tasks([entry["row"]], project, query, submitted):
-            trials.add(TrialRecord.from_json(r) for r in entry["records"])
+    """The cached tasks that the same filters as the server's listing let in."""
+    entries = {task_id: cache.get(task_id, trials) for task_id in cache.task_ids()}
+    rows = [entry["row"] for entry in entries.values() if entry]
+    for row in project_tasks(rows, project, query, submitted):
+        trials.add(TrialRecord.from_json(r) for r in entries[int(row["jeditaskid"])]["records"])
 
 
 def _same_time(old: dict, new: dict) -> bool:
@@ -287,7 +340,7 @@ def _kind(gateway, task_id: int) -> str:
     return "idds" if "hpoWorkflow" in (gateway.task_params(task_id) or {}) else "prun"
 
 
-def task_records(gateway, row: dict, kind: str, mode: str) -> list[TrialRecord]:
+def task_records(gateway, row: dict, kind: str, metric: str, mode: str) -> list[TrialRecord]:
     """The trials of one task: its finished jobs' metadata; for iDDS tasks also the points the relay
     knows a loss of but no job metadata has (the loss is the negated metric for mode max)."""
     task_id = int(row["jeditaskid"])
@@ -300,11 +353,13 @@ def task_records(gateway, row: dict, kind: str, mode: str) -> list[TrialRecord]:
             record.source = {**record.source, "kind": "idds" if kind == "idds" else "grid"}
             records.append(record)
     if kind == "idds":
-        records += relay_records(gateway.hyperparameters(task_id), records, row, mode)
+        records += relay_records(gateway.hyperparameters(task_id), records, row, metric, mode)
     return records
 
 
-def relay_records(points: list[dict], known: list[TrialRecord], row: dict, mode: str) -> list[TrialRecord]:
+def relay_records(points: list[dict], known: list[TrialRecord], row: dict, metric: str, mode: str) -> list[TrialRecord]:
+    """The relay's evaluated points no job metadata has, as trials of the project's metric: iDDS minimizes
+    a loss, which is the metric for mode min and the negated metric for mode max."""
     task_id = int(row["jeditaskid"])
     seen = [_canonical(flatten(r.config)) for r in known]
     out = []
@@ -316,7 +371,7 @@ def relay_records(points: list[dict], known: list[TrialRecord], row: dict, mode:
             TrialRecord(
                 trial_id=f"point_{point.get('id')}",
                 config=parameters,
-                metric="loss",
+                metric=metric,
                 value=float(loss) if mode == "min" else -float(loss),
                 status="terminated",
                 source={"kind": "idds", "task": task_id, "site": row.get("site"), "point": point.get("id")},
@@ -330,7 +385,8 @@ def _canonical(flat: dict) -> str:
 
 
 class TaskCache:
-    """Trials of finished grid tasks, one JSON file per task, written atomically."""
+    """Trials of finished grid tasks, one JSON file per task, written atomically. An entry holds the
+    metric and mode it was read for (the relay's points depend on both); for others it is stale."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -340,17 +396,20 @@ class TaskCache:
             return []
         return sorted(int(p.stem) for p in self.folder.glob("*.json") if p.stem.isdigit())
 
-    def get(self, task_id: int) -> dict | None:
+    def get(self, task_id: int, trials: Trials) -> dict | None:
         path = self.folder / f"{task_id}.json"
         try:
             entry = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        return entry if isinstance(entry, dict) and "records" in entry and "row" in entry else None
+        if not isinstance(entry, dict) or "records" not in entry or "row" not in entry:
+            return None
+        return entry if (entry.get("metric"), entry.get("mode")) == (trials.metric, trials.mode) else None
 
-    def put(self, task_id: int, row: dict, records: list[TrialRecord]) -> None:
+    def put(self, task_id: int, row: dict, records: list[TrialRecord], trials: Trials) -> None:
         from hpogrid.fileio import write_json_atomic
 
         # the server's rows may hold datetimes and other non-JSON values (shown as text)
         keep = json.loads(json.dumps({k: v for k, v in row.items() if k != "metastruct"}, default=str))
-        write_json_atomic(self.folder / f"{task_id}.json", {"row": keep, "records": [r.to_json() for r in records]})
+        entry = {"metric": trials.metric, "mode": trials.mode, "row": keep, "records": [r.to_json() for r in records]}
+        write_json_atomic(self.folder / f"{task_id}.json", entry)

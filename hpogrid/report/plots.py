@@ -5,15 +5,23 @@ HTML pages embed plotly.js itself. The data arrays are kept once in a Columns st
 from the figures as ``{"$column": key}`` (the page resolves them), so a parameter shown in three plots
 is written once. Categorical parameters appear as categories (parallel coordinates: integer codes with
 the category names as tick labels).
+
+A parameter a trial has no value of (a conditional space, or one that gained the parameter after a
+run) is shown as the category ``(none)``; in a scatter panel of a numeric parameter the point is left
+out (a gap), and on a parallel-coordinates axis the line goes to a ``(none)`` tick at the bottom, below
+the values of a numeric axis (plotly.js would draw a missing value as 0).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hpogrid.report.table import Table
 
 GL_FROM = 2000  # points per trace from which WebGL traces are used
+MISSING = "(none)"  # the label of a missing value
+BELOW = 0.15  # how far below a numeric axis (share of its span) its missing values are drawn
 
 
 class Columns:
@@ -34,7 +42,7 @@ class Columns:
         return bool(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
 
     def text(self, name: str) -> dict:
-        return self.ref(f"text:{name}", lambda: self.frame[name].astype(str).tolist())
+        return self.ref(f"text:{name}", lambda: labels(self.frame[name]))
 
     def resolve(self, figure: Any) -> Any:
         """The figure with its references replaced by the arrays (for plotly's own tools)."""
@@ -45,6 +53,11 @@ class Columns:
         if isinstance(figure, list):
             return [self.resolve(v) for v in figure]
         return figure
+
+
+def labels(series) -> list[str]:
+    """A column as category labels: each value as text, a missing one as MISSING."""
+    return [MISSING if missing else str(v) for v, missing in zip(series.tolist(), series.isna().tolist(), strict=True)]
 
 
 def _values(series) -> list:
@@ -178,17 +191,51 @@ def metric_vs_parameters(columns: Columns) -> dict:
 
 
 def _dimension(columns: Columns, name: str) -> dict:
-    if columns.numeric(name):
-        return {"label": name, "values": columns.ref(name)}
-    text = columns.frame[name].astype(str)
-    categories = sorted(set(text.tolist()))
+    if columns.numeric(name) and columns.frame[name].notna().any():
+        return _numeric_dimension(columns, name)
+    text = labels(columns.frame[name])
+    present = sorted(set(text) - {MISSING})
+    categories = [MISSING] * (MISSING in text) + present  # the missing ones at the bottom, as on numeric axes
     code = {c: i for i, c in enumerate(categories)}
     return {
         "label": name,
-        "values": columns.ref(f"code:{name}", lambda: [code[t] for t in text.tolist()]),
+        "values": columns.ref(f"code:{name}", lambda: [code[t] for t in text]),
         "tickvals": list(range(len(categories))),
         "ticktext": categories,
     }
+
+
+def _numeric_dimension(columns: Columns, name: str) -> dict:
+    """A numeric axis; missing values on a MISSING tick below it."""
+    series = columns.frame[name]
+    if not series.isna().any():
+        return {"label": name, "values": columns.ref(name)}
+    low, high = float(series.min()), float(series.max())
+    span = (high - low) or abs(low) or 1.0
+    below = low - BELOW * span
+    ticks = nice_ticks(low, high)
+
+    def values() -> list:
+        return [below if v is None else v for v in _values(series)]
+
+    return {
+        "label": name,
+        "values": columns.ref(f"pcp:{name}", values),
+        "range": [below, max(high, low + span)],
+        "tickvals": [below, *ticks],
+        "ticktext": [MISSING, *(f"{t:.6g}" for t in ticks)],
+    }
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About count round tick values within [low, high] (steps of 1, 2 or 5 times a power of ten)."""
+    if not high > low:
+        return [low]
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if raw <= m * power)
+    first = math.ceil(low / step) * step
+    return [float(f"{first + i * step:.12g}") for i in range(int((high - first) / step + 1e-9) + 1)]
 
 
 def _layout(title: str, xaxis: dict, ytitle: str, height: int = 420, yaxis: dict | None = None) -> dict:
