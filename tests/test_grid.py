@@ -91,6 +91,19 @@ def finished_trials(workdir) -> int:
     return sum(len(p.read_text().splitlines()) for p in workdir.glob("projects/*/runs/*/trials.jsonl"))
 
 
+def ray_starting(workdir) -> bool:
+    """Whether Ray's GCS server, the first process ray.init starts, runs in the job's directory."""
+    from pathlib import Path
+
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry / "comm").read_text().strip() == "gcs_server" and (entry / "cwd").resolve() == workdir:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _trials_output(workdir):
     (name,) = [p.name for p in workdir.iterdir() if p.name.endswith(".hpogrid_trials.jsonl")]
     return name
@@ -285,6 +298,16 @@ def f(config, reporter):
     assert 2 <= len(meta["trials"]) < 12  # finished trials were kept and reported
     assert len((task_dir / _trials_output(task_dir)).read_text().splitlines()) == len(meta["trials"])
     assert task.status == "done" and job.attempt == 2
+
+
+def test_a_job_preempted_while_ray_starts_says_so(tmp_path, panda):
+    make_project(tmp_path, "p", OBJECTIVE, "f", {"num_trials": 2, "max_concurrent": 1}, grid={"retry": False})
+    panda.state.faults.preempt_seq = {1}
+    panda.state.faults.preempt_after = lambda workdir: ray_starting(workdir.resolve())
+    task = panda.state.wait(submitted_id(run_cli("run", "p").stdout))
+    (job,) = task.jobs
+    assert job.status == "closed" and job.metadata["job_status"] == "preempted"
+    assert job.metadata.get("trials", []) == []
 
 
 @pytest.mark.parametrize("algorithm", ["hyperopt", "grid"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 
 import pytest
@@ -130,6 +131,33 @@ def test_a_payload_process_group_is_followed_until_it_ends():
         process.terminate()
         process.wait()
     assert _alive_in_group(process.pid) == []
+
+
+def test_processes_started_while_sigusr1_is_held_do_not_die_of_it():
+    """What the job does around Ray's start: Ray's processes keep SIGUSR1 blocked, the job gets it."""
+    import signal
+    import subprocess
+    import time
+
+    from hpogrid.grid.job import held
+
+    got = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(signum))
+    try:
+        with held({signal.SIGUSR1}):
+            child = subprocess.Popen(["sleep", "30"])
+            os.kill(os.getpid(), signal.SIGUSR1)
+            assert got == []  # held: not delivered yet
+        assert got == [signal.SIGUSR1]  # delivered as the block ends
+        try:
+            os.kill(child.pid, signal.SIGUSR1)  # the pilot's signal to every process of the job
+            time.sleep(0.3)
+            assert child.poll() is None  # default action (end) would have ended it
+        finally:
+            child.kill()
+            child.wait()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
 
 
 def test_out_ds_is_new_for_every_submission(tmp_path, base):

@@ -12,18 +12,19 @@ files with status "preempted" and exits with EXIT_PREEMPTED instead of a failure
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from hpogrid.errors import HpogridError
-from hpogrid.fileio import write_json_atomic
+from hpogrid.fileio import write_atomic, write_json_atomic
 from hpogrid.grid.taskparams import INPUT_LIST
 
 METADATA_FILE = "userJobMetadata.json"
@@ -71,13 +72,15 @@ def unpack_inputs(workdir: Path, data_dir: Path) -> list[str]:
 
 
 class Preemption:
-    """SIGTERM/SIGUSR1 (the pilot preempting the job): stop the search the way Ctrl-C does, and if
-    the run cannot end by itself within `grace` seconds (the pilot signals every process of the job,
-    Ray's included), call `finish` (which writes what finished) and exit with EXIT_PREEMPTED."""
+    """SIGTERM/SIGUSR1 (the pilot preempting the job): stop the search the way Ctrl-C does. At once
+    `write(False)` saves what finished so far (the pilot signals every process of the job, Ray's
+    included, and a Ray left without its raylet may end this process any moment); if the run cannot
+    end by itself within `grace` seconds, `write(True)` saves the rest and the job exits with
+    EXIT_PREEMPTED."""
 
-    def __init__(self, finish, grace: float = 3.0) -> None:
+    def __init__(self, write, grace: float = 3.0) -> None:
         self.signal: int | None = None
-        self.finish, self.grace = finish, grace
+        self.write, self.grace = write, grace
 
     def __enter__(self) -> Preemption:
         self.previous = {s: signal.getsignal(s) for s in SIGNALS}
@@ -85,7 +88,7 @@ class Preemption:
         return self
 
     def install(self) -> None:
-        """(Re)install the handlers, e.g. after a library replaced them."""
+        """(Re)install the handlers, e.g. after a library (Ray, Ray Tune) replaced them."""
         for signum in SIGNALS:
             signal.signal(signum, self._handle)
 
@@ -97,16 +100,27 @@ class Preemption:
         signal.raise_signal(signal.SIGINT)  # Ray Tune ends fit() cleanly on SIGINT
 
     def _deadline(self) -> None:
-        time.sleep(self.grace)  # lets the main thread finish a record it is appending
-        self.finish()
+        self.write(False)
+        time.sleep(self.grace)  # the run's own end, meanwhile, writes the final outputs
+        self.write(True)
         os._exit(EXIT_PREEMPTED)
 
     def __exit__(self, *exc) -> bool:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
-        if exc[0] is SystemExit and exc[1].code == signal.SIGTERM and self.signal is None:
-            self.signal = signal.SIGTERM  # while ray.init runs, Ray's own handler turns SIGTERM into sys.exit(15)
         return self.signal is not None and exc[0] in (KeyboardInterrupt, SystemExit)
+
+
+@contextlib.contextmanager
+def held(signums: set[int]) -> Iterator[None]:
+    """Block signals in this thread, and so in every process it starts meanwhile (Ray's daemons,
+    and the workers they start, keep the mask: what Ray does for SIGINT); one that arrives in the
+    block is delivered as it ends."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signums)
 
 
 def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
@@ -126,16 +140,17 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
     mine = None  # the job's share of the project, once loaded
     writing, written = threading.Lock(), threading.Event()
 
-    def finish(status: str, error: str | None = None) -> None:
-        """Write the job's outputs from what is on disk now; only the first call does. A second
-        caller (the preemption deadline, or the main thread) waits until those outputs are written."""
+    def finish(status: str, error: str | None = None, final: bool = True) -> None:
+        """Write the job's outputs from what is on disk now, until a final write has been made; a
+        caller after that (the preemption deadline, or the main thread) waits until it is done."""
         with writing:
             if not written.is_set():
                 _write_outputs(workdir, mine, source, status, error)
-                written.set()
+                if final:
+                    written.set()
 
     status, error, started = "failed", None, False
-    with Preemption(lambda: finish("preempted")) as preemption:
+    with Preemption(lambda final: finish("preempted", final=final)) as preemption:
         import ray
 
         from hpogrid.local.runner import CPUS_VARIABLE, RAY_ENV, RunOptions, run, start_ray
@@ -145,18 +160,26 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
             if os.environ.get("ATHENA_CORE_NUMBER", "").isdigit():  # the cores the pilot gave this job
                 os.environ.setdefault(CPUS_VARIABLE, os.environ["ATHENA_CORE_NUMBER"])
             os.environ.update(RAY_ENV)
-            started = start_ray(None, quiet=False)
-            preemption.install()  # again: Ray's start sets its own SIGTERM handler, which ends the job at once
-            result = run(mine, RunOptions(search_points=points, quiet=True, source=source))
+            # Ray's processes do not die of the pilot's SIGUSR1 (this one handles it); SIGTERM they
+            # need for their own shutdown
+            with held({signal.SIGUSR1}):
+                started = start_ray(None, quiet=False)
+                preemption.install()  # again: Ray's start sets its own SIGTERM handler, which ends the job at once
+            options = RunOptions(search_points=points, quiet=True, source=source, on_start=preemption.install)
+            result = run(mine, options)  # on_start: Ray Tune takes SIGUSR1 for itself as the run starts
             status = "finished" if result.summary["status"] == "finished" else "failed"
+        except SystemExit as exc:  # while ray.init runs, Ray's own handler turns SIGTERM into sys.exit(15)
+            if exc.code != signal.SIGTERM:
+                raise
+            preemption.signal = signal.SIGTERM
         except Exception as exc:  # the job must still leave its metadata and records
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            if preemption.signal is not None:
+                status = "preempted"
+            finish(status, error)  # before Ray's shutdown, which ends this process if the raylet died
             if started or ray.is_initialized():  # also a start that the signal cut short
                 ray.shutdown()
-    if preemption.signal is not None:
-        status = "preempted"
-    finish(status, error)
     if error and status != "preempted":
         raise HpogridError(f"job {job.seq} of {job.n_jobs} failed: {error}")
     return {"finished": 0, "preempted": EXIT_PREEMPTED}.get(status, EXIT_FAILED)
@@ -189,9 +212,10 @@ def _write_outputs(workdir: Path, project, source: dict, status: str, error: str
 
         summary = rewrite_summary(project, run_dir, "finished" if status == "finished" else "interrupted")
         if (run_dir / TRIALS_FILE).is_file():
-            shutil.copyfile(run_dir / TRIALS_FILE, workdir / TRIALS_OUTPUT)
+            text = (run_dir / TRIALS_FILE).read_bytes()
+            write_atomic(workdir / TRIALS_OUTPUT, text[: text.rfind(b"\n") + 1])  # whole records only
     if not (workdir / TRIALS_OUTPUT).is_file():
-        (workdir / TRIALS_OUTPUT).write_text("")
+        write_atomic(workdir / TRIALS_OUTPUT, "")
     write_metadata(workdir, summary, source, status, error)
 
 

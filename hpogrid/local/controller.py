@@ -12,17 +12,21 @@ round trip less per trial.
 
 The controller also looks each trial's trainable up once per run instead of twice per trial in
 Ray's key-value store (two GCS round trips and an unpickling each time).
+
+Ray Tune sets its own SIGINT and SIGUSR1 handlers just before it makes the controller; `on_start`,
+called then, lets a caller put its own back (a grid job keeps SIGUSR1 as preemption).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def hpogrid_controller() -> Iterator[None]:
-    """Within the block, Tuner.fit() and Tuner.restore().fit() use the controller described above."""
+def hpogrid_controller(on_start: Callable[[], None] | None = None) -> Iterator[None]:
+    """Within the block, Tuner.fit() and Tuner.restore().fit() use the controller described above;
+    on_start() runs as each fit makes it."""
     import ray.tune.experiment.trial as trial_module
     import ray.tune.tune as tune_module
     from ray.air.execution.resources.fixed import FixedResourceManager
@@ -33,6 +37,8 @@ def hpogrid_controller() -> Iterator[None]:
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("resource_manager_factory", FixedResourceManager)
             super().__init__(*args, **kwargs)
+            if on_start is not None:
+                on_start()
 
     trainables: dict[str, type] = {}
 

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class RunOptions:
     quiet: bool = False
     retries: int = 0
     source: dict | None = None  # where the trials ran, kept in every record (default: this local run)
+    on_start: Callable[[], None] | None = None  # called once Ray Tune has set its signal handlers
 
 
 @dataclass
@@ -225,7 +227,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
         _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records())
         _quiet_ray_result_loading()
-        with hpogrid_controller():
+        with hpogrid_controller(options.on_start):
             tuner.fit()
         status = "finished"
     finally:
