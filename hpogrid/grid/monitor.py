@@ -13,13 +13,6 @@ from dataclasses import dataclass
 from hpogrid.errors import HpogridError
 
 BIGPANDA = "https://bigpanda.cern.ch"
-
-
-def task_link(task_id) -> str:
-    """The task's page on the BigPanDA monitor, for people to click."""
-    return f"{BIGPANDA}/task/{task_id}/"
-
-
 SCAN = 10_000  # tasks asked of the server when hpogrid itself filters them (see show)
 DEFAULT_COLUMNS = ("jeditaskid", "status", "taskname", "computingsite", "metastruct")
 COLUMNS = (
@@ -55,6 +48,11 @@ def check_columns(columns: list[str]) -> list[str]:
                 f"--outcol: unknown column '{column}'{did_you_mean(column, COLUMNS)}; columns: {', '.join(COLUMNS)}"
             )
     return columns
+
+
+def task_link(task_id) -> str:
+    """The task's page on the BigPanDA monitor, for people to click."""
+    return f"{BIGPANDA}/task/{task_id}/"
 
 
 def row(task: dict) -> dict:

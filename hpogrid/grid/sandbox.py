@@ -34,23 +34,20 @@ CREDENTIALS = (
 SKIPPED = ("__pycache__", "*.pyc", "*.pyo", ".*")
 
 
-def _skipped(name: str) -> bool:
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     lowered = name.lower()
-    return any(fnmatch.fnmatch(lowered, pattern) for pattern in SKIPPED + CREDENTIALS)
+    return any(fnmatch.fnmatch(lowered, pattern) for pattern in patterns)
 
 
-def _credential(name: str) -> bool:
-    return any(fnmatch.fnmatch(name.lower(), pattern) for pattern in CREDENTIALS)
+def _skipped(name: str) -> bool:
+    return _matches(name, SKIPPED + CREDENTIALS)
 
 
 def credentials_left_out(project: Project) -> list[str]:
     """Files of the project's scripts that the sandbox leaves out because they look like credentials."""
     scripts = project.path / SCRIPTS
-    return [
-        p.relative_to(scripts).as_posix()
-        for p in sorted(scripts.rglob("*"))
-        if p.is_file() and any(map(_credential, p.relative_to(scripts).parts))
-    ]
+    relative = [p.relative_to(scripts) for p in sorted(scripts.rglob("*")) if p.is_file()]
+    return [r.as_posix() for r in relative if any(_matches(part, CREDENTIALS) for part in r.parts)]
 
 
 def _files(root: Path) -> list[Path]:
