@@ -17,6 +17,18 @@ preempted jobs are retried automatically (up to 3 attempts) unless the task disa
 The user is the `name` claim of the bearer token (a fixed test user without one).
 Faults can be injected: HTTP 5xx, dropped connections, garbage bodies, a reply lost after the
 request took effect, failing and preempted jobs.
+
+Where the real server surprises a client, this one does the same (panda-server 1.0.4, run with its
+PostgreSQL schema and JEDI's refiner, commander and feeder; the rules name the source they copy):
+* the sandbox cache registers a file under the name the client sent, path and all, returns that
+  name when it offers the file for reuse, offers reuse only to the same user within 3 days of the
+  upload, keeps files 7 days, and never overwrites one (`upload_cache_file`, `validate_cache_file`);
+* a submitted task is in DEFT only until JEDI registers it (minutes on the grid; at once here unless
+  a test holds or delays registration): until then every JEDI-side call acts as if it did not exist;
+* the task listing picks any `n_tasks` rows (`rownum <= n`, no ORDER BY), of the last 90 days at most
+  even without `since`, and costs a detail query per row;
+* kill, finish and retry answer with sendCommandTaskPanda's codes and texts.
+Tests age the server's records (`age`) instead of waiting days.
 """
 
 from __future__ import annotations
@@ -41,6 +53,15 @@ from typing import Any
 
 FINAL = ("done", "finished", "failed", "aborted", "broken", "exhausted")
 RETRYABLE = ("finished", "failed", "exhausted")
+# sendCommandTaskPanda (OraDBProxy): kill and finish are refused in these states, retry runs only in RETRYABLE
+# ones (exhausted with a production role), and a user's retry of a running task retries its failed jobs
+NOT_KILLABLE = ("finished", "done", "prepared", "broken", "aborted", "toabort", "aborting", "failed")
+RETRY_WHILE_ACTIVE = ("running", "scouting", "pending")
+# insertTaskParamsPanda: a task of the same user and name in these states is reactivated, otherwise refused
+INACTIVE = ("finished", "failed", "aborted", "done", "exhausted")
+LISTING_DAYS = 90  # getTaskIDsWithCriteria_JEDI: the listing's window is the last 90 days at most
+REUSE_DAYS = 3  # checkSandboxFile: creationTime > CURRENT_DATE-3
+KEEP_DAYS = 7  # the cache cleaner removes sandbox files a week old
 DEFAULT_USER = "Test User"
 MAX_ATTEMPTS = 3
 CRIC_PATH = "/api/atlas/pandaqueue/query"  # ATLAS CRIC's queue list, for `hpogrid sites`
@@ -137,6 +158,7 @@ class Task:
     error: str = ""
     killed: bool = False
     finishing: bool = False
+    registered: bool = True  # in JEDI's tables (a submitted task is in DEFT's until JEDI registers it)
 
     def touch(self, status: str | None = None) -> None:
         if status:
@@ -167,6 +189,26 @@ class Task:
             "pctFinished": round(100 * finished / total) if total else 0,
             "pctFailed": round(100 * failed / total) if total else 0,
         }
+
+
+class SandboxMissing(Exception):
+    """The job's sandbox cannot be fetched: the job fails before its payload starts."""
+
+
+@dataclass
+class CacheFile:
+    """A row of userCacheUsage: the name as the client sent it, and the file on disk (its base name)."""
+
+    name: str
+    user: str
+    size: int
+    checksum: int
+    created: dt.datetime = field(default_factory=_now)
+    touched: dt.datetime = field(default_factory=_now)
+
+    @property
+    def stored(self) -> str:
+        return self.name.split("/")[-1]  # upload_cache_file writes cache_dir/<base name>
 
 
 @dataclass
@@ -208,22 +250,93 @@ class PandaState:
         self.job_env: dict[str, str] = {}
         self.queues: dict[str, dict] = json.loads(json.dumps(QUEUES))
         self.closed = False
+        self.cache_files: list[CacheFile] = []  # userCacheUsage: what was uploaded, by whom, when
+        self.hold_registration = False  # tests that care register tasks themselves (register)
+        self.registration_delay = 0.0  # seconds from submission to JEDI's registration
+        self.listed: list[int] = []  # rows each task listing served (each costs the real server a query)
 
     # -- tasks ---------------------------------------------------------------------------------
-    def submit(self, params: dict, user: str) -> tuple[bool, str, int]:
+    def submit(self, params: dict, user: str, allow_active: bool = False) -> tuple[int, str, int | None]:
+        """insertTaskParamsPanda: (code, message, new task id). For a user's task with uniqueTaskName (or a
+        retry with new parameters, allow_active) a task of the same user and name is not duplicated: one
+        still in DEFT is refused (1), an active one refused (2) or given the new parameters (5), a
+        finished one reactivated with them (3)."""
+        name = params.get("taskName")
         with self.lock:
-            name = params.get("taskName")
-            for task in self.tasks.values():
-                if params.get("uniqueTaskName") and task.params.get("taskName") == name and task.status != "aborted":
-                    return False, f"jediTaskID={task.task_id} is already queued for outDS={name}", 2
+            same = [t for t in self.tasks.values() if t.user == user and t.params.get("taskName") == name]
+            if same and (params.get("uniqueTaskName") or allow_active):
+                old = max(same, key=lambda t: t.task_id)
+                return self._resubmitted(old, params, allow_active)
             self.next_task += 1
-            task = Task(self.next_task, json.loads(json.dumps(params)), user)
+            task = Task(self.next_task, json.loads(json.dumps(params)), user, registered=False)
             self.tasks[task.task_id] = task
         threading.Thread(target=self._start, args=(task,), daemon=True).start()
-        return True, f"succeeded. new jediTaskID={task.task_id}", 0
+        return 0, f"succeeded. new jediTaskID={task.task_id}", task.task_id
+
+    def _resubmitted(self, old: Task, params: dict, allow_active: bool) -> tuple[int, str, None]:
+        """insertTaskParamsPanda for a name the user has a task of already (codes and texts as the server's)."""
+        name, status = params.get("taskName"), old.status
+        if not old.registered:
+            return (
+                1,
+                f"jediTaskID={old.task_id} is already queued for outDS={name}. You cannot submit duplicated tasks. ",
+                None,
+            )
+        if status not in INACTIVE and not allow_active:
+            message = (
+                f"jediTaskID={old.task_id} is in the {status} state for outDS={name}. You can re-submit the task "
+                "with new parameters for the same or another input once it goes into finished/failed/done. Or you "
+                "can retry the task once it goes into running/finished/failed/done. "
+            )
+            return 2, message, None
+        old.params.update({k: v for k, v in params.items() if k != "taskName"})
+        self._rerun_failed(old)
+        if status not in INACTIVE:
+            return 5, f"{status}. new tasks params have been set to jediTaskID={old.task_id}. ", None
+        message = (
+            f"reactivation accepted. jediTaskID={old.task_id} (currently in {status} state) will be re-executed "
+            "with old and/or new input"
+        )
+        return 3, message, None
+
+    def register(self, task_id: int) -> None:
+        """JEDI's TaskRegister: the task moves from DEFT into JEDI's tables (status registered)."""
+        with self.lock:
+            task = self.tasks[task_id]
+            if not task.registered:
+                task.registered = True
+                task.touch("registered")
+
+    def _await_registration(self, task: Task) -> None:
+        time.sleep(self.registration_delay)
+        while self.hold_registration and not task.registered and not self.closed:
+            time.sleep(0.05)
+        self.register(task.task_id)
+
+    def age(self, days: float, task_ids: list[int] | None = None) -> None:
+        """Move the server's records `days` into the past (the given tasks, or all tasks and cache files);
+        cache files older than KEEP_DAYS are then cleaned away, as the cache cleaner does."""
+        delta = dt.timedelta(days=days)
+        with self.lock:
+            for task in self.tasks.values():
+                if task_ids is None or task.task_id in task_ids:
+                    task.created, task.modified = task.created - delta, task.modified - delta
+            if task_ids is None:
+                for entry in self.cache_files:
+                    entry.created, entry.touched = entry.created - delta, entry.touched - delta
+                self._clean_cache()
+
+    def _clean_cache(self) -> None:
+        limit = _now() - dt.timedelta(days=KEEP_DAYS)
+        for entry in [e for e in self.cache_files if e.touched < limit]:
+            self.cache_files.remove(entry)
+            (self.cache / entry.stored).unlink(missing_ok=True)
 
     def _start(self, task: Task) -> None:
+        self._await_registration(task)
         time.sleep(0.05)
+        if self.closed:
+            return
         if task.params.get("hpoWorkflow"):
             return self._steer(task)
         with self.lock:
@@ -236,8 +349,9 @@ class PandaState:
                 task.jobs.append(Job(self.next_job, seq))
             task.touch("running")
             jobs = list(task.jobs)
-        for job in jobs:
-            self.pool.submit(self._run, task, job)
+        with contextlib.suppress(RuntimeError):  # the server stopped meanwhile
+            for job in jobs:
+                self.pool.submit(self._run, task, job)
 
     def _run(self, task: Task, job: Job) -> None:
         with self.lock:
@@ -363,7 +477,7 @@ class PandaState:
             if output.get("status") == 0 and isinstance(output.get("loss"), (int, float)):
                 loss = float(output["loss"])
             job.exit_code, job.metadata = result.exit_code, result.metadata
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SandboxMissing) as exc:
             task.error = f"evaluation of point {point['id']}: {exc}"
         with self.lock:
             job.status = "finished" if loss is not None else "failed"
@@ -378,7 +492,12 @@ class PandaState:
         from hpogrid.grid import jobexec
 
         archive = re.search(r"-a (\S+)", " ".join(str(p.get("value")) for p in task.params["jobParameters"]))
-        sandbox = self.cache / archive.group(1) if archive and (self.cache / archive.group(1)).is_file() else None
+        sandbox = None
+        if archive:  # the pilot downloads <sourceURL>/cache/<name>: only a bare file name of the cache is there
+            name = archive.group(1)
+            sandbox = self.cache / name
+            if "/" in name or not sandbox.is_file():
+                raise SandboxMissing(f"pilot: cannot download the sandbox {name} from the cache")
         inputs = [p for ds in _input_datasets(task.params) for p in self.datasets.get(ds, [])]
         options.setdefault("env", self.job_env)
         # a killed task's running jobs, and every running job when the server stops, are ended as a pilot
@@ -416,54 +535,69 @@ class PandaState:
         finished = sum(j.status == "finished" for j in task.jobs)
         task.touch("done" if finished == len(task.jobs) else "finished" if finished else "failed")
 
-    def kill(self, task_id: int, user: str) -> tuple[bool, Any]:
-        return self._end(task_id, user, "aborting")
-
-    def finish(self, task_id: int, user: str) -> tuple[bool, Any]:
-        """Finish a task: no new jobs start; those running may end (JEDI's soft finish)."""
-        return self._end(task_id, user, "finishing")
-
-    def _end(self, task_id: int, user: str, status: str) -> tuple[bool, Any]:
-        """Kill ("aborting") or finish ("finishing") a task of this user's: its waiting jobs never start."""
+    def command(self, task_id: int, user: str, command: str) -> tuple[int, str]:
+        """sendCommandTaskPanda: kill, finish or retry a task of JEDI's; (code, message) as the server has them.
+        kill ends the task (its waiting jobs never start, running ones are ended); finish lets running jobs end."""
         with self.lock:
             task = self.tasks.get(task_id)
-            if task is None:
-                return False, "task not found"
+            if task is None or not task.registered:  # JEDI_Tasks has no such row (yet)
+                return 2, f"jediTaskID={task_id} not found"
             if task.user != user:
-                return False, "not the task owner or no production role"
-            if task.status in FINAL:
-                return False, f"Command rejected: the task is in {task.status} status"
-            for job in task.jobs:
-                if job.status == "defined":
-                    job.status = "cancelled"
-            if status == "aborting":
-                task.killed = True
+                return 3, "Permission denied: not the task owner or no production role"
+            status = task.status
+            if command in ("kill", "finish") and status in NOT_KILLABLE:
+                return 4, f"Command rejected: the {command} command is not accepted if the task is in {status} status "
+            if command == "retry":
+                if status in RETRY_WHILE_ACTIVE:  # code 5: the API retries the failed jobs (task_api.retry)
+                    self._rerun_failed(task)
+                    return 5, status
+                if status not in RETRYABLE or status == "exhausted":  # users have no production role
+                    extra = "and production role is missing" if status == "exhausted" else ""
+                    return (
+                        4,
+                        f"Command rejected: the retry command is not accepted if the task is in {status} status {extra}",
+                    )
+                self._rerun_failed(task)
             else:
-                task.finishing = True  # nothing new starts
-            task.touch(status)
-            self._settle(task)
-            return True, 0
+                for job in task.jobs:
+                    if job.status == "defined":
+                        job.status = "cancelled"
+                if command == "kill":
+                    task.killed = True
+                else:
+                    task.finishing = True  # nothing new starts
+                task.touch("aborting" if command == "kill" else "finishing")
+                self._settle(task)
+            return 0, f"command={command} is registered. will be executed in a few minutes"
 
-    def retry(self, task_id: int, user: str, new_params: dict | None) -> tuple[int, str]:
+    def _rerun_failed(self, task: Task) -> None:
+        """The task's jobs that did not finish run again, with new attempts."""
         with self.lock:
-            task = self.tasks.get(task_id)
-            if task is None:
-                return 2, "task not found"
-            if task.user != user:
-                return 3, "not the task owner or no production role"
-            if task.status not in RETRYABLE:
-                return 4, f"Command rejected: the task is in {task.status} status"
-            if new_params:
-                task.params.update(new_params)
             again = [j for j in task.jobs if j.status != "finished"]
             for job in again:
                 job.status, job.budget = "defined", job.attempt + MAX_ATTEMPTS
             task.touch("running")
         for job in again:
             self.pool.submit(self._run, task, job)
+
+    def retry(self, task_id: int, user: str, new_params: dict | None) -> tuple[int, str]:
+        """task_api.retry: with new parameters, the stored ones updated and inserted again as the caller's
+        task (insertTaskParamsPanda with allowActiveTask); without, the retry command. Code 5 becomes a
+        retry of the failed jobs of a task still running."""
         if new_params:
-            return 3, f"reactivation accepted. jediTaskID={task_id}"
-        return 0, f"command=retry is registered. jediTaskID={task_id}"
+            with self.lock:
+                task = self.tasks.get(task_id)
+                params = dict(task.params) if task is not None and task.registered else None
+            if params is None:  # getTaskParamsPanda finds nothing to decode
+                return 1, "new parameter conversion failed with Expecting value: line 1 column 1 (char 0)"
+            code, message, _ = self.submit({**params, **new_params}, user, allow_active=True)
+        else:
+            code, message = self.command(task_id, user, "retry")
+        if code == 5:
+            return (
+                3 if new_params else 0
+            ), f"retry has been triggered for failed jobs while the task is still {message}"
+        return code, message
 
     def wait(self, task_id: int, timeout: float = 600) -> Task:
         """Until the task is in a final state (for tests)."""
@@ -607,19 +741,25 @@ class Handler(BaseHTTPRequestHandler):
             params = json.loads(params)
         if not isinstance(params, dict) or "taskName" not in params or "jobParameters" not in params:
             return None if lost else self._fail("invalid task parameters: taskName and jobParameters are required", 4)
-        ok, message, code = self.state.submit(params, self._user())
+        code, message, task_id = self.state.submit(params, self._user())
         if lost:
             return None
-        return self._ok(0, message) if ok else self._fail(message, code)
+        # task_api.submit: codes 0 and 3 succeed, with the new task's id in data; others fail with the code
+        return self._ok(task_id, message) if code in (0, 3) else self._fail(message, code)
+
+    def _task(self, args) -> Task | None:
+        """A task JEDI knows (registered), by the request's task_id."""
+        task = self.state.tasks.get(int(args.get("task_id", 0)))
+        return task if task is not None and task.registered else None
 
     def get_status(self, args, lost=False):
-        task = self.state.tasks.get(int(args.get("task_id", 0)))
-        return self._ok(task.status) if task else self._fail("task not found")
+        task = self._task(args)
+        return self._ok(task.status) if task else self._fail("Task not found")
 
     def get_details(self, args, lost=False):
-        task = self.state.tasks.get(int(args.get("task_id", 0)))
+        task = self._task(args)
         if task is None:
-            return self._fail("task not found")
+            return self._fail("Task not found or error retrieving the details")
         name = task.params.get("taskName", "").rstrip("/")
         self._ok({
             "jediTaskID": task.task_id, "inDS": ",".join(_input_datasets(task.params)), "outDS": f"{name}/",
@@ -627,46 +767,60 @@ class Handler(BaseHTTPRequestHandler):
             "mergePandaID": [], "status": task.status, "cliParams": task.params.get("cliParams", ""),
         })  # fmt: skip
 
-    def finish_task(self, args, lost=False):  # not `finish`: socketserver calls that after each request
-        ok, data = self.state.finish(int(args.get("task_id", 0)), self._user())
+    def get_detailed_info(self, args, lost=False):
+        """One task's JediTaskSpec fields by id, of any age (the listing's 90-day window does not apply).
+        Assumed here: no owner check and "Task not found" for an unknown id, as task_api's get_details has."""
+        task = self._task(args)
+        return self._ok(task.row()) if task else self._fail("Task not found")
+
+    def _command(self, command: str, args, lost=False):
+        """task_api.kill / finish: success when sendCommandTaskPanda's code is 0; the code is the data."""
+        code, message = self.state.command(int(args.get("task_id", 0)), self._user(), command)
         if lost:
             return None
-        return self._ok(data) if ok else self._fail(data)
+        self._reply({"success": code == 0, "message": message, "data": code})
+
+    def finish_task(self, args, lost=False):  # not `finish`: socketserver calls that after each request
+        return self._command("finish", args, lost)
+
+    def kill(self, args, lost=False):
+        return self._command("kill", args, lost)
 
     def get_tasks_detailed_info_since(self, args, lost=False):
+        """getTaskIDsWithCriteria_JEDI, then each task's details: the caller's tasks (unless a filter names
+        the user) modified since `since`, but of the last 90 days at most, with or without `since`;
+        equality filters; `rownum <= n_tasks` without ORDER BY picks any n tasks, not the newest."""
         filters = json.loads(args["filters"]) if args.get("filters") else {}
-        since = dt.datetime.strptime(args["since"], "%Y-%m-%d %H:%M:%S") if args.get("since") else None
-        user = self._user()
+        oldest = _now() - dt.timedelta(days=LISTING_DAYS)
+        since = dt.datetime.strptime(args["since"], "%Y-%m-%d %H:%M:%S") if args.get("since") else oldest
+        since = max(since, oldest)
+        user = filters.get("userName", self._user())
         with self.state.lock:
-            rows = [t.row() for t in self.state.tasks.values()]
-        rows = [r for r in rows if r["userName"] == filters.get("userName", user)]
-        rows = [r for r in rows if since is None or r["modificationTime"] >= since]
+            rows = [t.row() for t in self.state.tasks.values() if t.registered]
+        rows = [r for r in rows if r["userName"] == user and r["modificationTime"] >= since]
         for key, value in filters.items():
             if key != "userName":
                 rows = [r for r in rows if str(r.get(key)) == str(value)]
-        rows.sort(key=lambda r: -r["jediTaskID"])
-        self._ok(rows[: int(args.get("n_tasks", 500))])
+        rows.sort(key=lambda r: (r["jediTaskID"] * 2654435761) % 2**32)  # the database's order: none in particular
+        rows = sorted(rows[: int(args.get("n_tasks", 500))], key=lambda r: r["jediTaskID"])  # IDs sorted after the cut
+        with self.state.lock:
+            self.state.listed.append(len(rows))
+        self._ok(rows)
 
     def get_task_parameters(self, args, lost=False):
-        task = self.state.tasks.get(int(args.get("task_id", 0)))
+        task = self._task(args)
         if task is None:
-            return self._fail("task not found")
+            return self._fail("Task not found")
         self._ok({**task.params, "userName": task.user, "taskType": "anal", "taskPriority": 1000})
 
     def get_job_ids(self, args, lost=False):
-        task = self.state.tasks.get(int(args.get("task_id", 0)))
+        task = self._task(args)
         self._ok([j.panda_id for j in task.jobs] if task else [])
 
     def get_metadata_for_analysis_jobs(self, args, lost=False):
-        task = self.state.tasks.get(int(args.get("task_id", 0)))
+        task = self._task(args)
         jobs = task.jobs if task else []
         self._ok({str(j.panda_id): j.metadata for j in jobs if j.status == "finished" and j.metadata is not None})
-
-    def kill(self, args, lost=False):
-        ok, data = self.state.kill(int(args.get("task_id", 0)), self._user())
-        if lost:
-            return None
-        return self._ok(data) if ok else self._fail(data)
 
     def retry(self, args, lost=False):
         new = args.get("new_parameters")
@@ -675,25 +829,40 @@ class Handler(BaseHTTPRequestHandler):
         code, message = self.state.retry(int(args.get("task_id", 0)), self._user(), new)
         if lost:
             return None
-        self._reply({"success": code in (0, 3), "message": message, "data": code})
+        self._reply({"success": code == 0, "message": message, "data": code})
 
     def validate_cache_file(self, args, lost=False):
+        """checkSandboxFile: a file of the caller's with this size and checksum, registered within 3 days:
+        FOUND:<host>:<the name it was uploaded with>."""
         size, checksum = int(args.get("file_size", -1)), int(args.get("checksum", -1))
-        for path in sorted(self.state.cache.iterdir()):
-            data = path.read_bytes()
-            if len(data) == size and struct.unpack("II", data[-8:])[0] == checksum:
-                return self._ok(None, f"FOUND:{self.state.host}:{path.name}")
-        self._fail("NOT FOUND")
+        user, recent = self._user(), _now() - dt.timedelta(days=REUSE_DAYS)
+        with self.state.lock:
+            self.state._clean_cache()
+            for entry in self.state.cache_files:
+                if (entry.user, entry.size, entry.checksum) == (user, size, checksum) and entry.created > recent:
+                    return self._ok(None, f"FOUND:{self.state.host}:{entry.name}")
+        self._fail("NOTFOUND")
 
     def upload_cache_file(self, args, lost=False):
+        """upload_cache_file: written to the cache as its base name, never over an existing file (which is
+        touched instead), then registered under the name as sent."""
         upload = args.get("file")
         if not upload:
             return self._fail("no file")
         name, content = upload
-        if len(content) > 10 * 1024 * 1024:
-            return self._fail("exceeded size limit")
-        target = self.state.cache / Path(name).name
-        target.write_bytes(content)
+        if len(content) > 100 * 1024 * 1024:  # SANDBOX_NO_BUILD_LIMIT
+            return self._fail(f"ERROR: upload failure. Exceeded size limit {len(content)}>{100 * 1024 * 1024}.")
+        with self.state.lock:
+            self.state._clean_cache()
+            target = self.state.cache / name.split("/")[-1]
+            if target.exists() and name.split(".")[-1] != "__ow__":
+                for entry in self.state.cache_files:
+                    if entry.stored == target.name:
+                        entry.touched = _now()
+                return self._fail("ERROR: cannot overwrite file")
+            target.write_bytes(content)
+            checksum = struct.unpack("II", content[-8:])[0] if len(content) >= 8 else 0
+            self.state.cache_files.append(CacheFile(name, self._user(), len(content), checksum))
         self._ok(None, "True")
 
     def relay_idds_command(self, args, lost=False):
@@ -713,6 +882,7 @@ ROUTES = {
     "task/submit": Handler.submit,
     "task/get_status": Handler.get_status,
     "task/get_details": Handler.get_details,
+    "task/get_detailed_info": Handler.get_detailed_info,
     "task/finish": Handler.finish_task,
     "task/get_tasks_detailed_info_since": Handler.get_tasks_detailed_info_since,
     "task/get_task_parameters": Handler.get_task_parameters,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tarfile
 
 import pytest
@@ -59,11 +60,13 @@ def test_sandbox_holds_project_and_hpogrid_but_no_credentials_or_litter(tmp_path
     assert sorted(sandbox.credentials_left_out(project)) == sorted(s for s in secrets if not s.startswith("."))
     dry = run_cli("run", "p", "--dry-run")
     assert dry.exit_code == 0 and "Note: not packed for the grid, they look like credentials: " in dry.stderr
-    # the same project gives the same bytes (and name): PanDA's cache can reuse it
+    # the same project gives the same bytes, so PanDA's cache can offer it for reuse, under a new name
+    # every time (the cache refuses to overwrite a file it no longer offers for reuse)
     again = tmp_path / "again"
     again.mkdir()
     second = sandbox.build(project, again)
-    assert second.name == first.name and second.read_bytes() == first.read_bytes()
+    assert second.read_bytes() == first.read_bytes() and second.name != first.name
+    assert re.fullmatch(r"jobO\.[0-9a-f-]{36}\.tar\.gz", second.name)
 
 
 def test_jobs_split_grid_points_and_trials_without_overlap():
@@ -166,7 +169,8 @@ def test_out_ds_is_new_for_every_submission(tmp_path, base):
     """Two submissions in the same second, or with an outDS template without {timestamp}, get new names."""
     import datetime as dt
 
-    from hpogrid.grid.submit import out_ds, remember
+    from hpogrid.grid.records import remember
+    from hpogrid.grid.submit import out_ds
 
     make_project(tmp_path, "o", OBJECTIVE, "f", {"num_trials": 2}, space={"x": SPACE["x"]})
     project = ProjectStore().load("o")

@@ -146,30 +146,24 @@ def test_task_filters(tmp_path, panda):
     assert bad.exit_code == 2 and "--range" in bad.stderr
 
 
-def test_the_limit_counts_the_projects_tasks_not_all_of_yours(tmp_path, panda, monkeypatch):
-    from tests.panda_server import Task
+def test_the_limit_counts_the_projects_tasks_not_all_of_yours(tmp_path, panda):
+    import shutil
 
-    grid_project(tmp_path, num_trials=2)
+    from tests.test_grid_server import many_tasks
+
+    project = grid_project(tmp_path, num_trials=2)
     task_id = _submit("run", "g")
     assert panda.state.wait(task_id).status == "done"
-    user = panda.state.tasks[task_id].user
-    with panda.state.lock:  # then 1500 newer tasks of another project
-        for other in range(task_id + 1, task_id + 1501):
-            params = {"taskName": f"user.{user}.hpogrid.other.{other}/"}
-            panda.state.tasks[other] = Task(other, params, user, status="done")
-        panda.state.next_task = task_id + 1501
-    panda.state.requests.clear()
+    many_tasks(panda, 1500, days_apart=0.02)  # then 1500 tasks of another project, over the last 30 days
     rows = _rows("g", "--extra", "taskid", "--limit", "1")
-    assert {r["taskid"] for r in rows} == {task_id}  # its trials, found behind 1500 newer tasks
-    assert panda.state.requests.count("task/get_tasks_detailed_info_since") == 2  # 1000 tasks, then up to 4000
+    assert {r["taskid"] for r in rows} == {task_id}  # its trials, found by its ID
 
-    from hpogrid.report import collect
-
-    monkeypatch.setattr(collect, "MOST_LISTED", 1000)  # a listing that stops short says so
-    result = run_cli("report", "g", "--to_json", "-o", "r", "-q")
-    assert result.exit_code == 0 and json.loads(open("r.json").read()) == []
-    (warning,) = result.stderr.strip().splitlines()
-    assert "only the newest 1000 of your grid tasks were searched" in warning and "--days" in warning
+    # submitted from elsewhere: found in the listing of your tasks, narrowed until the server lists it whole
+    shutil.rmtree(project.path / "grid")
+    panda.state.listed.clear()
+    rows = _rows("g", "--extra", "taskid", "--limit", "1")
+    assert {r["taskid"] for r in rows} == {task_id}
+    assert len(panda.state.listed) == 2 and sum(panda.state.listed) < 600  # 500 of 1501, then a few hours whole
 
 
 def test_an_idds_task_reports_the_metric_not_the_loss(tmp_path, panda):

@@ -23,9 +23,15 @@ def tasks() -> None:
 )
 @click.option("--username", help="Tasks of this user (default: you).")
 @click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="At most this many tasks.")
-@click.option("--days", type=click.FloatRange(min=0), default=30, show_default=True, help="Tasks of the last N days.")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    help="Tasks changed in the last N days (the server looks back 90 days at most; --jeditaskid: any age).",
+)
 @click.option("--taskname", metavar="GLOB", help="Task name pattern (wildcards allowed).")
-@click.option("--jeditaskid", type=int, help="Only this task.")
+@click.option("--jeditaskid", type=int, help="Only this task (of any age).")
 @click.option("--range", "id_range", metavar="FIRST-LAST", help="Task IDs in this range.")
 @click.option("--status", metavar="S[,S]", help="Only tasks in these states (e.g. running,done).")
 @click.option("--metadata", is_flag=True, help="Add the job metadata of finished jobs (metastruct).")
@@ -53,7 +59,9 @@ def show(username, limit, days, taskname, jeditaskid, id_range, status, metadata
         id_range=parse_range(id_range) if id_range else None,
         status=tuple(s.strip() for s in status.split(",") if s.strip()) if status else (),
     )
-    rows = show_tasks(Gateway(), query, metadata=metadata or "metastruct" in (outcol or ""))
+    rows, notes = show_tasks(Gateway(), query, metadata=metadata or "metastruct" in (outcol or ""))
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
     if not (metadata or "metastruct" in (outcol or "")):
         columns = [c for c in columns if c != "metastruct"]
     picked = [{c: r.get(c) for c in columns} for r in rows]
@@ -114,13 +122,13 @@ def _each(task_ids, action) -> int:
     """Act on each task; report every outcome; exit 2 if any was refused."""
     from hpogrid.errors import HpogridError
     from hpogrid.grid.gateway import Gateway, Unreachable
-    from hpogrid.grid.monitor import task_link
+    from hpogrid.grid.monitor import command, task_link
 
     gateway = Gateway()
     refused = 0
     for task_id in task_ids:
         try:
-            click.echo(f"{action(gateway, task_id)}   ({task_link(task_id)})")
+            click.echo(f"{command(gateway, task_id, action)}   ({task_link(task_id)})")
         except Unreachable:
             raise
         except HpogridError as exc:

@@ -35,6 +35,7 @@ TASK_ID = re.compile(r"jediTaskID=(\d+)")
 KILLED_STATES = ("aborting", "aborted", "toabort")  # JEDI states of a task being (or done being) killed
 RETRY_DELAY_VARIABLE = "HPOGRID_GRID_RETRY_DELAY"  # seconds before the first retry (doubles each time)
 TIMEOUT_VARIABLE = "HPOGRID_GRID_TIMEOUT"  # seconds a request may make no progress (connect, read, write)
+LISTING_DAYS = 90  # the server's task listing looks back this far at most, with or without `since`
 
 
 class GridError(HpogridError):
@@ -47,6 +48,14 @@ class CredentialsError(GridError):
 
 class Unreachable(GridError):
     """The PanDA server did not answer usefully, even after retries."""
+
+
+class Refused(GridError):
+    """The server refused a command on a task; the message carries its reason."""
+
+    def __init__(self, task_id: int, message: str):
+        super().__init__(message)
+        self.task_id = task_id
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,16 @@ class _Timed:
         return self._httpx.Client(*args, **kwargs)
 
 
+@contextlib.contextmanager
+def _working_directory(folder: Path):
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def _no_prompt(*_args: Any) -> str:
     raise CredentialsError(
         "the cached OIDC token has expired: log in again interactively with `pbook`, or set PANDA_AUTH_ID_TOKEN"
@@ -172,6 +191,12 @@ class Gateway:
     def server_hint(self) -> str:
         return f"server {os.environ.get('PANDA_URL_SSL', self.client.baseURLSSL)}"
 
+    @property
+    def server(self) -> str:
+        """The PanDA server this gateway talks to (scheme://host:port), as submission records name it."""
+        parsed = urlparse(os.environ.get("PANDA_URL_SSL") or self.client.baseURLSSL)
+        return f"{parsed.scheme}://{parsed.netloc}"
+
     def _definite(self, what: str, status: int, payload: Any) -> Any:
         if status != 0:
             raise GridError(f"PanDA {what}: {_describe(status, payload)}")
@@ -182,14 +207,18 @@ class Gateway:
         self._definite("is_alive", *self._call("is_alive", self.client.hello))
 
     def upload(self, path: Path) -> str:
-        """Put a sandbox on the cache server (reusing an identical one); returns its name there."""
-        status, message = self._call("upload", self.client.putFile, str(path), useCacheSrv=True, reuseSandbox=True)
+        """Put a sandbox on the cache server, or reuse an identical one of yours; returns the file name
+        jobs fetch (a bare name: the server registers the name as the client sends it, and returns it
+        on reuse, so the upload runs from the sandbox's folder, as prun's does)."""
+        path = Path(path).resolve()
+        with _working_directory(path.parent):
+            status, message = self._call("upload", self.client.putFile, path.name, useCacheSrv=True, reuseSandbox=True)
         message = str(self._definite("upload", status, message))
-        if message.startswith("NewFileName:"):
-            return message.split(":", 1)[1]
+        if message.startswith("NewFileName:"):  # reuse; a name another client uploaded with its path: the file
+            return message.split(":", 1)[1].replace("\\", "/").rsplit("/", 1)[-1]
         if message != "True":
-            raise GridError(f"PanDA upload of {Path(path).name}: {message}")
-        return Path(path).name
+            raise GridError(f"PanDA upload of {path.name}: {message}")
+        return path.name
 
     def cache_url(self) -> str:
         """The sourceURL jobs fetch sandboxes from."""
@@ -221,11 +250,12 @@ class Gateway:
             raise GridError(f"PanDA submit refused the task (code {code}): {message}")
         raise Unreachable(f"PanDA submit: {last} (after {self.attempts} attempts); {self.server_hint()}")
 
-    def tasks(self, filters: dict[str, Any] | None = None, days: float | None = None, limit: int = 1000) -> list[dict]:
-        """The user's tasks (JediTaskSpec fields), newest first; filters are equality filters."""
-        since = None
-        if days is not None:
-            since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - days * 86400))
+    def tasks(self, filters: dict[str, Any] | None = None, days: float = LISTING_DAYS, limit: int = 500) -> list[dict]:
+        """Tasks modified in the last `days` days (JediTaskSpec fields), by equality filters (the caller's
+        own tasks unless userName is given), highest ID first. The server looks back LISTING_DAYS at most
+        and returns any `limit` of the tasks in its window, not the newest: a reply of `limit` rows may
+        have left others out (hpogrid.grid.monitor.listing narrows the window until it does not)."""
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - min(days, LISTING_DAYS) * 86400))
         status, rows = self._call(
             "task listing",
             self.client.get_tasks_detailed_info_since,
@@ -236,11 +266,12 @@ class Gateway:
         rows = self._definite("task listing", status, rows)
         return sorted(rows, key=lambda r: -int(r.get("jediTaskID") or 0))
 
-    def task(self, task_id: int) -> dict:
-        rows = self.tasks({"jediTaskID": task_id}, limit=1)
-        if not rows:
-            raise GridError(f"task {task_id}: no such task of yours on {self.server_hint()}")
-        return rows[0]
+    def task(self, task_id: int) -> dict | None:
+        """One task by its ID, of any age (JediTaskSpec fields); None if JEDI does not know it (yet)."""
+        status, reply = self._call("task details", self.client.get_task_details_json, int(task_id))
+        reply = self._definite("task details", status, reply)
+        ok, data = reply if isinstance(reply, (list, tuple)) and len(reply) == 2 else (False, reply)
+        return data if ok is True and isinstance(data, dict) and data.get("jediTaskID") is not None else None
 
     def task_params(self, task_id: int) -> dict:
         status, reply = self._call("task parameters", self.client.getTaskParamsMap, task_id)
@@ -255,18 +286,18 @@ class Gateway:
         ok, message = self._definite("kill", status, reply)
         if ok is not True:
             # a kill whose reply was lost, then retried, is refused: the task is being killed already
-            state = self.task(task_id).get("status")
+            state = (self.task(task_id) or {}).get("status")
             if state in KILLED_STATES:
                 return f"task {task_id}: being killed ({state})"
-            raise GridError(f"task {task_id}: kill refused: {message}")
+            raise Refused(task_id, f"task {task_id}: kill refused: {str(message).strip()}")
         return f"task {task_id}: kill registered"
 
     def retry(self, task_id: int, new_params: dict | None = None) -> str:
         status, reply = self._call("retry", self.client.retryTask, task_id, newParams=new_params or None)
         data, message = self._definite("retry", status, reply)
-        if data not in (0, 3, True):
-            raise GridError(f"task {task_id}: retry refused: {message}")
-        return f"task {task_id}: {message}"
+        if not (data is True or (type(data) is int and data in (0, 3))):  # 0 registered, 3 reactivated
+            raise Refused(task_id, f"task {task_id}: retry refused: {str(message).strip()}")
+        return f"task {task_id}: {str(message).strip()}"
 
     def job_metadata(self, task_id: int) -> dict[int, Any]:
         """{PandaID: metadata} of the task's finished jobs (what each job wrote as userJobMetadata.json)."""

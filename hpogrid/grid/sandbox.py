@@ -1,20 +1,23 @@
 """The sandbox a grid job unpacks into its work directory.
 
-    projects/<name>/project.json      the project (its four configs)
+    projects/<name>/project.json      what the job needs of the project: its four configs, paths
+                                      relative to the sandbox (nothing of the submitter's disk)
     projects/<name>/scripts/...       the training scripts
     hpogrid_pkg/hpogrid/...           this very hpogrid (the job runs the submitter's version)
 
 Never packed: dotfiles and dot-folders, caches, run outputs, and anything that looks like a
-credential (grid proxies, keys, tokens). The archive is byte-for-byte reproducible (sorted entries,
-fixed times and owners), so PanDA's cache recognises an unchanged project and reuses it.
+credential (grid proxies, keys, tokens). The archive's bytes are reproducible (sorted entries, fixed
+times and owners), so PanDA's cache recognises an unchanged project by size and checksum and offers
+it for reuse; its file name is new every time (jobO.<uuid4>.tar.gz, as prun names it): the cache
+refuses to overwrite a file, and keeps one for days after it stops offering it for reuse.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import gzip
-import hashlib
 import io
+import json
 import tarfile
 import uuid
 from pathlib import Path
@@ -58,9 +61,25 @@ def _files(root: Path) -> list[Path]:
     ]
 
 
-def members(project: Project) -> list[tuple[str, Path]]:
-    """(name in the archive, file on disk) of everything a job of this project needs."""
-    entries = [(f"projects/{project.name}/{PROJECT_FILE}", project.path / PROJECT_FILE)]
+def job_project(project: Project) -> bytes:
+    """project.json as the job gets it: the configs and the scripts digest; the scripts folder relative
+    to the project; no local paths (where configs came from, hpo_config.log_dir: the job writes its
+    runs in its own work directory)."""
+    configs = json.loads(json.dumps(project.configs))
+    configs["hpo_config"]["log_dir"] = None
+    data = {
+        "name": project.name,
+        "hpogrid_version": project.data.get("hpogrid_version"),
+        "scripts_path": SCRIPTS,
+        "scripts_digest": project.data.get("scripts_digest"),
+        "configs": configs,
+    }
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def members(project: Project) -> list[tuple[str, Path | bytes]]:
+    """(name in the archive, file on disk or content) of everything a job of this project needs."""
+    entries: list[tuple[str, Path | bytes]] = [(f"projects/{project.name}/{PROJECT_FILE}", job_project(project))]
     scripts = project.path / SCRIPTS
     entries += [(f"projects/{project.name}/{SCRIPTS}/{p.relative_to(scripts).as_posix()}", p) for p in _files(scripts)]
     package = Path(hpogrid.__file__).resolve().parent
@@ -73,12 +92,12 @@ def members(project: Project) -> list[tuple[str, Path]]:
 
 
 def build(project: Project, folder: Path) -> Path:
-    """Write the job sandbox of a project into folder; returns its path (jobO.<id>.tar.gz)."""
+    """Write the job sandbox of a project into folder; returns its path (jobO.<uuid4>.tar.gz)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, path in members(project):
+        for name, source in members(project):
             info = tarfile.TarInfo(name)
-            data = path.read_bytes()
+            data = source if isinstance(source, bytes) else source.read_bytes()
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(data))
@@ -91,8 +110,7 @@ def build(project: Project, folder: Path) -> Path:
             f"project '{project.name}': the job sandbox is {len(content) / 1e6:.1f} MB, over the grid's 10 MB "
             "limit; keep data out of the scripts folder and give it as a dataset (grid_config.inDS)"
         )
-    digest = uuid.UUID(hashlib.sha256(content).hexdigest()[:32])  # same content, same name
-    path = Path(folder) / f"jobO.{digest}.tar.gz"
+    path = Path(folder) / f"jobO.{uuid.uuid4()}.tar.gz"
     path.write_bytes(content)
     return path
 

@@ -1,7 +1,7 @@
 """`hpogrid run`: a project as ONE PanDA task of N jobs (or its dry run, or its emulation here).
 
-Every submission is remembered in projects/<name>/grid/submissions.jsonl (task id, outDS, jobs,
-seed, time), which `hpogrid tasks` and `hpogrid report` read.
+Every submission is remembered in projects/<name>/grid/submissions.jsonl (hpogrid.grid.records),
+which `hpogrid tasks` and `hpogrid report` read.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from pathlib import Path
 from hpogrid.errors import HpogridError
 from hpogrid.grid.job import TRIALS_OUTPUT
 from hpogrid.grid.payload import job_command
+from hpogrid.grid.records import remember, submissions
 from hpogrid.grid.share import SEED_LIMIT, planned_total
 from hpogrid.grid.taskparams import GPU_ARCHITECTURE, TaskSpec, prun_task_params
 from hpogrid.project import Project
 
-GRID_DIR = "grid"
-SUBMISSIONS = "submissions.jsonl"
 DEFAULT_OUTDS = "user.{user}.hpogrid.{project}.{timestamp}"
 
 
@@ -100,25 +99,6 @@ def plan(
     return prun_task_params(spec), command, base_seed
 
 
-def remember(project: Project, entry: dict) -> None:
-    """Append a submission to the project's record (one JSON line, flushed and synced)."""
-    import os
-
-    folder = project.path / GRID_DIR
-    folder.mkdir(exist_ok=True)
-    with open(folder / SUBMISSIONS, "a") as handle:
-        handle.write(json.dumps(entry) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def submissions(project: Project) -> list[dict]:
-    path = project.path / GRID_DIR / SUBMISSIONS
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 @dataclass
 class Submission:
     task_id: int
@@ -146,16 +126,22 @@ def submit(project: Project, request: RunRequest) -> Submission:
         archive = gateway.upload(sandbox.build(project, Path(folder)))
     params, _, seed = plan(project, request, nickname, archive, gateway.cache_url())
     submitted = gateway.submit(params)
+    entry = _record(project, gateway, submitted, params, seed, kind="prun", n_jobs=request.n_jobs)
+    return Submission(submitted.task_id, entry["outDS"], request.n_jobs, seed, submitted.resubmitted)
+
+
+def _record(project: Project, gateway, submitted, params: dict, seed: int, **fields) -> dict:
+    """Remember a submission: the task, its outDS, the server it went to, when."""
     entry = {
         "task_id": submitted.task_id,
         "outDS": params["taskName"].rstrip("/"),
-        "n_jobs": request.n_jobs,
+        **fields,
         "seed": seed,
         "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "kind": "prun",
+        "server": gateway.server,
     }
     remember(project, entry)
-    return Submission(submitted.task_id, entry["outDS"], request.n_jobs, seed, submitted.resubmitted)
+    return entry
 
 
 def dry_run(project: Project, request: RunRequest, nickname: str | None = None) -> dict:
@@ -280,13 +266,7 @@ def submit_idds(project: Project, request: IddsRequest) -> Submission:
         archive = gateway.upload(sandbox.build(project, Path(folder)))
     params, seed = plan_idds(project, request, nickname, archive, gateway.cache_url())
     submitted = gateway.submit(params)
-    entry = {
-        "task_id": submitted.task_id,
-        "outDS": params["taskName"].rstrip("/"),
-        "max_points": params["hpoRequestData"]["max_points"],
-        "seed": seed,
-        "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "kind": "idds",
-    }
-    remember(project, entry)
+    entry = _record(
+        project, gateway, submitted, params, seed, kind="idds", max_points=params["hpoRequestData"]["max_points"]
+    )
     return Submission(submitted.task_id, entry["outDS"], params["nEvents"], seed, submitted.resubmitted)

@@ -5,9 +5,10 @@ Each trial is a TrialRecord (hpogrid/results.py) whose ``source`` says where it 
 ``{"kind": "idds", "task", "job", "site"}``. A trial is identified by (kind, run or task, job, trial_id),
 so reading the same result twice (a summary and its journal, a cached and a fresh task) counts it once.
 
-Grid tasks of a project are those it submitted (projects/P/grid/submissions.jsonl) and those named
-``user.*.hpogrid.P.*``. The trials of a task in a final state are cached in projects/P/grid/report/,
-so a repeated report does not ask the server for them again (unless the task changed since).
+Grid tasks of a project are those it submitted (projects/P/grid/submissions.jsonl: fetched by ID, of
+any age) and those named ``user.*.hpogrid.P.*`` (found in the server's listing, 90 days at most). The
+trials of a task in a final state are cached in projects/P/grid/report/, so a repeated report does
+not ask the server for them again (unless the task changed since).
 """
 
 from __future__ import annotations
@@ -211,16 +212,13 @@ def _read_json(path: Path) -> Any:
 
 
 # -- grid tasks --------------------------------------------------------------------------------------------
-LISTED = 1000  # tasks asked of the server at first; more (x GROWTH) while the project has fewer than --limit
-GROWTH = 4
-MOST_LISTED = 64_000  # at most this many of the user's tasks are listed: then a warning names the filters
-
-
 def project_tasks(
     rows: list[dict], project, query: GridQuery, submitted: dict[int, dict], now: float | None = None
 ) -> list[dict]:
     """The tasks that belong to the project and pass the filters (--days on the last modification, as the
-    server applies it), newest first, at most limit: for the server's listing and for the cached tasks."""
+    server applies it), at most limit of the most recently modified: for the server's rows and the cached."""
+    from hpogrid.grid.monitor import newest
+
     pattern = f"user.*.hpogrid.{project.name}.*"
     since = _since(query, now)
     picked = []
@@ -238,12 +236,11 @@ def project_tasks(
         if since is not None and modified is not None and modified < since:
             continue
         picked.append(row)
-    picked.sort(key=lambda r: -int(r["jeditaskid"]))
-    return picked[: query.limit]
+    return newest(picked, query.limit)
 
 
 def _since(query: GridQuery, now: float | None) -> float | None:
-    """The oldest modification time --days lets in (none for --jeditaskid, as for the server's listing)."""
+    """The oldest modification time --days lets in (none for --jeditaskid: a task asked for by ID has no age)."""
     import time
 
     if query.days is None or query.jeditaskid is not None:
@@ -262,34 +259,51 @@ def _utc_seconds(text: Any) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
-def listed_tasks(gateway, project, query: GridQuery, submitted: dict[int, dict], warnings: list[str]) -> list[dict]:
-    """The project's tasks on the server. The server lists the user's tasks of every project, newest first,
-    filtered by equality only (no name patterns): the listing grows until it holds --limit of this
-    project's tasks or every task of the user within --days."""
-    from hpogrid.grid.monitor import row as task_row
+def found_tasks(gateway, project, query: GridQuery, submitted: dict[int, dict], warnings: list[str]) -> list[dict]:
+    """The project's tasks on the server. Those submitted from here are fetched by their IDs (of any
+    age); the listing of the user's recent tasks (by name: user.*.hpogrid.PROJECT.*) finds those
+    submitted elsewhere, within the server's 90 days."""
+    from hpogrid.grid.monitor import LISTING_DAYS, by_id, listing
 
-    filters = {"jediTaskID": query.jeditaskid} if query.jeditaskid is not None else {}
-    days = None if query.jeditaskid is not None else query.days
-    asked = max(query.limit, LISTED)
-    while True:
-        rows = [task_row(t) for t in gateway.tasks(filters, days=days, limit=asked)]
-        picked = project_tasks(rows, project, query, submitted)
-        if len(picked) >= query.limit or len(rows) < asked:
-            return picked
-        if asked >= MOST_LISTED:
-            warnings.append(
-                f"only the newest {asked} of your grid tasks were searched for the project's; "
-                "older ones may be missing (narrow with --days, --range or --jeditaskid)"
-            )
-            return picked
-        asked = min(asked * GROWTH, MOST_LISTED)
+    if query.jeditaskid is not None:
+        return project_tasks(by_id(gateway, [query.jeditaskid]), project, query, submitted)
+    recorded = [
+        task_id
+        for task_id, entry in sorted(submitted.items())
+        if (not query.id_range or query.id_range[0] <= task_id <= query.id_range[1])
+        and (not query.taskname or fnmatch.fnmatchcase(str(entry.get("outDS")), query.taskname.rstrip("/")))
+    ]
+    rows = by_id(gateway, recorded)
+    unknown = sorted(set(recorded) - {int(r["jeditaskid"]) for r in rows})
+    if unknown:
+        warnings.append(
+            f"task{'s' * (len(unknown) > 1)} {', '.join(map(str, unknown))} submitted from here: not known to the "
+            "server yet (JEDI registers a task within minutes), left out"
+        )
+    pattern = f"user.*.hpogrid.{project.name}.*"
+    found = listing(
+        gateway,
+        {},
+        query.days if query.days is not None else LISTING_DAYS,
+        query.limit,
+        keep=lambda r: (
+            int(r["jeditaskid"]) not in submitted
+            and fnmatch.fnmatchcase(str(r.get("taskname") or "").rstrip("/"), pattern)
+        ),
+    )
+    if found.capped:
+        warnings.append(
+            "tasks submitted elsewhere were searched in the last 90 days only (the PanDA server lists no older "
+            "ones); those submitted from here are found at any age"
+        )
+    warnings += found.notes(remedy="--days, --range or --taskname", cap=False)
+    return project_tasks(rows + found.rows, project, query, submitted)
 
 
 def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
     """Add the trials of the project's grid and iDDS tasks (through the gateway; cached when final)."""
-    from hpogrid.grid.submit import GRID_DIR, submissions
+    from hpogrid.grid.records import GRID_DIR, submissions
 
-    submitted = {int(s["task_id"]): s for s in submissions(project)}
     cache = TaskCache(project.path / GRID_DIR / CACHE_DIR)
     if gateway is None:
         from hpogrid.grid.gateway import Gateway
@@ -297,12 +311,14 @@ def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
         try:
             gateway = Gateway()
         except HpogridError as exc:
+            submitted = {int(s["task_id"]): s for s in submissions(project)}
             if submitted or cache.task_ids():  # the project has been on the grid: say why it is missing
                 trials.warnings.append(f"grid tasks left out (only cached ones are shown): {exc}")
                 _add_cached(trials, cache, project, query, submitted)
             return  # never on the grid from here and no grid set-up (no panda-client or credentials): local only
+    submitted = {int(s["task_id"]): s for s in submissions(project, gateway.server)}
     try:
-        listed = listed_tasks(gateway, project, query, submitted, trials.warnings)
+        listed = found_tasks(gateway, project, query, submitted, trials.warnings)
     except HpogridError as exc:
         trials.warnings.append(f"grid tasks left out (only cached ones are shown): {exc}")
         _add_cached(trials, cache, project, query, submitted)
@@ -348,9 +364,10 @@ def task_records(gateway, row: dict, kind: str, metric: str, mode: str) -> list[
     for panda_id, metadata in sorted(gateway.job_metadata(task_id).items()):
         if not isinstance(metadata, dict):
             continue
-        metadata = {**metadata, "job": {"task": task_id, "job": panda_id, **(metadata.get("job") or {})}}
         for record in summary_records(metadata, row):
-            record.source = {**record.source, "kind": "idds" if kind == "idds" else "grid"}
+            # the task and job are the server's: what a job wrote of itself may be wrong (emulated: task 0)
+            kind_of = "idds" if kind == "idds" else "grid"
+            record.source = {**record.source, "kind": kind_of, "task": task_id, "job": panda_id}
             records.append(record)
     if kind == "idds":
         records += relay_records(gateway.hyperparameters(task_id), records, row, metric, mode)
