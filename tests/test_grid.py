@@ -168,11 +168,13 @@ def test_killing_a_task_ends_its_running_job(tmp_path, panda):
     killed = run_cli("tasks", "kill", str(task_id))
     assert killed.exit_code == 0, killed.output
     assert f"/task/{task_id}/" in killed.stdout
-    task = panda.state.wait(task_id, timeout=60)
+    task = panda.state.wait(task_id, timeout=40)
     assert task.status == "aborted" and task.jobs[0].status != "finished"
     # the pilot's SIGTERM (maybe while the job was still starting): the job wrote its metadata, "preempted"
     assert task.jobs[0].metadata["job_status"] == "preempted"
-    assert time.time() - killed_at < 60  # the running job was ended, not waited for (its trial takes 120 s)
+    # the running job ended within seconds, its Ray processes too (Ray alone waits up to a minute for
+    # daemons the signal ended; the trial takes 120 s)
+    assert time.time() - killed_at < 40
 
 
 def test_kill_registers_and_a_lost_reply_is_no_error(panda):

@@ -91,6 +91,7 @@ def test_a_grid_task_in_every_format_and_cached_once_finished(tmp_path, panda):
     panda.state.requests.clear()
     assert len(_rows("g")) == 6
     assert METADATA not in panda.state.requests
+    assert "task/get_detailed_info" not in panda.state.requests  # the listing held it: not asked for by its ID
     panda.stop()
     result = run_cli("report", "g", "--to_json", "-o", "r", "-q")
     assert result.exit_code == 0, result.output

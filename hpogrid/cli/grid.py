@@ -166,10 +166,12 @@ def _best(runs) -> dict | None:
 @click.option("--n-jobs", "--n_jobs", "n_jobs", type=click.IntRange(min=1), required=True, help="Jobs of the task.")
 @click.option("--seed", type=click.IntRange(min=0), required=True, help="The task's base seed.")
 def job_run(project, seq, n_jobs, seed):
-    from hpogrid.grid.job import JobIdentity, run_job
+    from hpogrid.grid.job import EXIT_PREEMPTED, JobIdentity, exit_now, run_job
 
     code = run_job(project, JobIdentity.of(seq, n_jobs, seed), Path.cwd())
     click.echo(f"job {seq} of {n_jobs}: exit {code}")
+    if code == EXIT_PREEMPTED:
+        exit_now(code)  # the outputs are written; the pilot does not wait for Ray's exit handlers
     return code
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from hpogrid.cli.options import task_filters
 from hpogrid.report.table import EXTRA_COLUMNS
 
 SHOWN_ROWS = 30
@@ -21,23 +22,7 @@ SHOWN_ROWS = 30
     "  hpogrid report projects/mnist/runs/20261125-101500-123/summary.json --to_json",
 )
 @click.argument("target")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="At most N of the project's grid tasks (the newest).",
-)
-@click.option(
-    "--days",
-    type=click.FloatRange(min=0),
-    default=30,
-    show_default=True,
-    help="Grid tasks modified in the last N days.",
-)
-@click.option("--taskname", metavar="GLOB", help="Grid tasks with names matching (wildcards allowed).")
-@click.option("--range", "id_range", metavar="FIRST-LAST", help="Grid tasks with IDs in this range.")
-@click.option("--jeditaskid", type=int, help="Only this grid task.")
+@task_filters("grid tasks of the project")
 @click.option(
     "--source",
     "sources",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hpogrid.cli.options import task_filters
 from hpogrid.cli.output import echo_json, echo_table
 
 
@@ -22,17 +23,7 @@ def tasks() -> None:
     "  hpogrid tasks show --jeditaskid 41234567 --metadata",
 )
 @click.option("--username", help="Tasks of this user (default: you).")
-@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="At most this many tasks.")
-@click.option(
-    "--days",
-    type=click.FloatRange(min=0),
-    default=30,
-    show_default=True,
-    help="Tasks changed in the last N days (the server looks back 90 days at most; --jeditaskid: any age).",
-)
-@click.option("--taskname", metavar="GLOB", help="Task name pattern (wildcards allowed).")
-@click.option("--jeditaskid", type=int, help="Only this task (of any age).")
-@click.option("--range", "id_range", metavar="FIRST-LAST", help="Task IDs in this range.")
+@task_filters("tasks")
 @click.option("--status", metavar="S[,S]", help="Only tasks in these states (e.g. running,done).")
 @click.option("--metadata", is_flag=True, help="Add the job metadata of finished jobs (metastruct).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Also save to FILE (.json or .csv).")

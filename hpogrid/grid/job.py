@@ -81,10 +81,17 @@ class Preemption:
     def __init__(self, write, grace: float = 3.0) -> None:
         self.signal: int | None = None
         self.write, self.grace = write, grace
+        self.lock, self.interrupted = threading.Lock(), False
 
     def __enter__(self) -> Preemption:
         self.previous = {s: signal.getsignal(s) for s in SIGNALS}
         self.install()
+        # Python runs a handler only once the main thread is back in Python, and Ray can hold it in C for
+        # a minute when the signal killed its daemons: the wakeup fd lets a thread of ours react at once
+        self.wakeup = os.pipe()
+        os.set_blocking(self.wakeup[1], False)
+        self.previous_fd = signal.set_wakeup_fd(self.wakeup[1], warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, args=(self.wakeup[0],), daemon=True).start()
         return self
 
     def install(self) -> None:
@@ -92,23 +99,67 @@ class Preemption:
         for signum in SIGNALS:
             signal.signal(signum, self._handle)
 
-    def _handle(self, signum, frame) -> None:
-        if self.signal is not None:
-            return
-        self.signal = signum
+    def _watch(self, fd: int) -> None:
+        with contextlib.suppress(OSError):
+            while data := os.read(fd, 64):
+                for signum in data:
+                    if signum in SIGNALS:
+                        self._begin(signum)
+        os.close(fd)
+
+    def _begin(self, signum: int) -> None:
+        """The first preemption signal starts the deadline (from the watcher or the handler, whichever is first)."""
+        with self.lock:
+            if self.signal is not None:
+                return
+            self.signal = signum
         threading.Thread(target=self._deadline, daemon=True).start()
-        signal.raise_signal(signal.SIGINT)  # Ray Tune ends fit() cleanly on SIGINT
+
+    def _handle(self, signum, frame) -> None:
+        self._begin(signum)
+        if not self.interrupted:
+            self.interrupted = True
+            signal.raise_signal(signal.SIGINT)  # Ray Tune ends fit() cleanly on SIGINT
 
     def _deadline(self) -> None:
         self.write(False)
         time.sleep(self.grace)  # the run's own end, meanwhile, writes the final outputs
         self.write(True)
-        os._exit(EXIT_PREEMPTED)
+        exit_now(EXIT_PREEMPTED)
 
     def __exit__(self, *exc) -> bool:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+        signal.set_wakeup_fd(self.previous_fd)
+        os.close(self.wakeup[1])  # the watcher reads the end of the pipe and ends
         return self.signal is not None and exc[0] in (KeyboardInterrupt, SystemExit)
+
+
+def exit_now(code: int) -> None:
+    """End the job at once, with every process it started (Ray's daemons and theirs): what ray.shutdown
+    does, without waiting on daemons the pilot's signal ended (Ray can wait a minute for them)."""
+    import sys
+
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:  # after "pid (comm)": state, ppid, ...
+                parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    todo, found = [os.getpid()], []
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 @contextlib.contextmanager

@@ -260,35 +260,26 @@ def _utc_seconds(text: Any) -> float | None:
 
 
 def found_tasks(gateway, project, query: GridQuery, submitted: dict[int, dict], warnings: list[str]) -> list[dict]:
-    """The project's tasks on the server. Those submitted from here are fetched by their IDs (of any
-    age); the listing of the user's recent tasks (by name: user.*.hpogrid.PROJECT.*) finds those
-    submitted elsewhere, within the server's 90 days."""
+    """The project's tasks on the server: the listing of the user's recent tasks finds those named
+    user.*.hpogrid.PROJECT.* and those submitted from here, within the server's 90 days; a task submitted
+    from here that the listing may have missed (older, a listing not whole, not registered yet) is
+    fetched by its ID, of any age."""
+    import datetime as dt
+
     from hpogrid.grid.monitor import LISTING_DAYS, by_id, listing
+    from hpogrid.grid.records import submitted_at
 
     if query.jeditaskid is not None:
         return project_tasks(by_id(gateway, [query.jeditaskid]), project, query, submitted)
-    recorded = [
-        task_id
-        for task_id, entry in sorted(submitted.items())
-        if (not query.id_range or query.id_range[0] <= task_id <= query.id_range[1])
-        and (not query.taskname or fnmatch.fnmatchcase(str(entry.get("outDS")), query.taskname.rstrip("/")))
-    ]
-    rows = by_id(gateway, recorded)
-    unknown = sorted(set(recorded) - {int(r["jeditaskid"]) for r in rows})
-    if unknown:
-        warnings.append(
-            f"task{'s' * (len(unknown) > 1)} {', '.join(map(str, unknown))} submitted from here: not known to the "
-            "server yet (JEDI registers a task within minutes), left out"
-        )
     pattern = f"user.*.hpogrid.{project.name}.*"
+    days = query.days if query.days is not None else LISTING_DAYS
     found = listing(
         gateway,
         {},
-        query.days if query.days is not None else LISTING_DAYS,
+        days,
         query.limit,
         keep=lambda r: (
-            int(r["jeditaskid"]) not in submitted
-            and fnmatch.fnmatchcase(str(r.get("taskname") or "").rstrip("/"), pattern)
+            int(r["jeditaskid"]) in submitted or fnmatch.fnmatchcase(str(r.get("taskname") or "").rstrip("/"), pattern)
         ),
     )
     if found.capped:
@@ -297,7 +288,27 @@ def found_tasks(gateway, project, query: GridQuery, submitted: dict[int, dict], 
             "ones); those submitted from here are found at any age"
         )
     warnings += found.notes(remedy="--days, --range or --taskname", cap=False)
-    return project_tasks(rows + found.rows, project, query, submitted)
+    # a listing whole for --days holds every task of the period JEDI knows: of the others, only those
+    # submitted within the period may belong (not registered yet)
+    whole = found.whole is not None and found.whole >= found.asked and not found.capped
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+    listed = {int(r["jeditaskid"]) for r in found.rows}
+    missing = [
+        task_id
+        for task_id, entry in sorted(submitted.items())
+        if task_id not in listed
+        and (not query.id_range or query.id_range[0] <= task_id <= query.id_range[1])
+        and (not query.taskname or fnmatch.fnmatchcase(str(entry.get("outDS")), query.taskname.rstrip("/")))
+        and (not whole or (submitted_at(entry) or since) >= since)
+    ]
+    fetched = by_id(gateway, missing)
+    unknown = sorted(set(missing) - {int(r["jeditaskid"]) for r in fetched})
+    if unknown:
+        warnings.append(
+            f"task{'s' * (len(unknown) > 1)} {', '.join(map(str, unknown))} submitted from here: not known to the "
+            "server yet (JEDI registers a task within minutes), left out"
+        )
+    return project_tasks(found.rows + fetched, project, query, submitted)
 
 
 def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
