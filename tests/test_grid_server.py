@@ -184,7 +184,9 @@ def test_a_just_submitted_task_is_shown_and_commands_wait_for_it(tmp_path, panda
     assert [(r["jeditaskid"], r["status"]) for r in rows] == [(task_id, "submitted")]
     assert "waiting for JEDI to register it" in rows[0]["errordialog"]
     assert _shown("--jeditaskid", str(task_id))[0] == [task_id]
-    assert _shown("--status", "running")[0] == []
+    panda.state.requests.clear()
+    assert _shown("--status", "running")[0] == []  # the listing of running tasks is whole: nothing asked by ID
+    assert panda.state.requests == [LISTING]
     for command in (["kill"], ["retry"], ["retry", "--new-params", '{"ramCount": 3000}']):
         refused = run_cli("tasks", *command[:1], str(task_id), *command[1:])
         assert refused.exit_code == 2, refused.output

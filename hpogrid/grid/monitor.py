@@ -15,7 +15,7 @@ import datetime as dt
 import fnmatch
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hpogrid.errors import HpogridError
@@ -144,8 +144,8 @@ def listing(
     when `n` (at least LISTING_FLOOR) is larger than twice `wanted`, so that at even density the first
     whole window still holds `wanted` tasks; Listing.notes says when it does not."""
     span = min(days, LISTING_DAYS)
-    found = Listing(asked=span, capped=days > LISTING_DAYS, per_request=max(2 * wanted + 1, LISTING_FLOOR))
-    found.wanted = wanted
+    per_request = max(2 * wanted + 1, LISTING_FLOOR)
+    found = Listing(asked=span, capped=days > LISTING_DAYS, per_request=per_request, wanted=wanted)
     while True:
         replied = gateway.tasks(filters, days=span, limit=found.per_request)
         found.rows = [r for r in map(row, replied) if keep(r)]
@@ -191,7 +191,7 @@ def show(gateway, query: TaskQuery, metadata: bool = False) -> tuple[list[dict],
         rows = by_id(gateway, [query.jeditaskid], entries)
     else:
         filters = {"userName": query.username} if query.username else {}
-        rows = []
+        rows, whole = [], True
         for status in query.status or (None,):
             found = listing(
                 gateway,
@@ -202,12 +202,19 @@ def show(gateway, query: TaskQuery, metadata: bool = False) -> tuple[list[dict],
             )
             rows += found.rows
             notes += [n for n in found.notes() if n not in notes]
+            whole = whole and found.whole is not None and found.whole >= found.asked and not found.capped
+        # tasks submitted from here in the period that the listings do not hold: when they listed it whole,
+        # only those JEDI has not registered yet (shown as submitted, if that status is asked for)
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=query.days)
         listed = {int(r["jeditaskid"]) for r in rows}
+        unfiltered = replace(query, status=())
         missing = [
             task_id
             for task_id, entry in entries.items()
-            if task_id not in listed and (records.submitted_at(entry) or since) >= since
+            if task_id not in listed
+            and (records.submitted_at(entry) or since) >= since
+            and matches(records.pending_row(entry), unfiltered)
+            and not (whole and query.status and "submitted" not in query.status)
         ]
         rows += by_id(gateway, missing, entries)
     rows = newest([r for r in rows if matches(r, query)], query.limit)
