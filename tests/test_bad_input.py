@@ -226,6 +226,134 @@ CASES = [
     ("project-grid-file-broken", project(grid="broken.json"), "broken.json is not valid JSON"),
     ("remove-missing", ["hpo_config", "remove", "h", "nope"], "no hpo_config named 'nope'"),
     ("remove-glob-matches-nothing", ["project", "remove", "zz*"], "no project matches 'zz*'"),
+    # JSON that Python's json module takes but JSON does not: NaN, Infinity, numbers beyond a float, deep nesting
+    ("stop-nan", ["hpo_config", "create", "n", "--stop", '{"training_iteration": NaN}'], "hpo_config.stop: NaN is not"),
+    (
+        "scheduler_param-infinity",
+        ["hpo_config", "create", "n", "--scheduler_param", '{"max_t": Infinity}'],
+        "hpo_config.scheduler_param: Infinity is not a JSON number",
+    ),
+    (
+        "algorithm_param-minus-infinity",
+        ["hpo_config", "create", "n", "--algorithm_param", '{"n_initial_points": -Infinity}'],
+        "hpo_config.algorithm_param: -Infinity is not a JSON number",
+    ),
+    ("resource-nan", ["hpo_config", "create", "n", "--resource", '{"cpu": NaN}'], "hpo_config.resource: NaN is not"),
+    (
+        "param-nan",
+        ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", '{"a": NaN}'],
+        "model_config.param: NaN",
+    ),
+    (
+        "param-beyond-float",
+        ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", '{"a": 1e999}'],
+        "the number 1e999 is beyond the range of a float",
+    ),
+    (
+        "param-5000-digits",
+        ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", '{"a": 1' + "0" * 5000 + "}"],
+        "a number of 5001 digits is beyond the range of a float",
+    ),
+    (
+        "param-310-digit-int",
+        ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", '{"a": -' + "9" * 310 + "}"],
+        "a number of 310 digits",
+    ),
+    (
+        "param-3000-deep",
+        [
+            "model_config",
+            "create",
+            "n",
+            "--script",
+            "a.py",
+            "--model",
+            "f",
+            "--param",
+            '{"a": ' + "[" * 3000 + "]" * 3000 + "}",
+        ],
+        "model_config.param: nested too deeply",
+    ),
+    (
+        "param-70-deep",
+        [
+            "model_config",
+            "create",
+            "n",
+            "--script",
+            "a.py",
+            "--model",
+            "f",
+            "--param",
+            '{"a": ' + "[" * 69 + "]" * 69 + "}",
+        ],
+        "nested 70 levels deep (at most 64)",
+    ),
+    (
+        "space-low-nan",
+        ["search_space", "create", "n", '{"x": {"method": "uniform", "dimension": {"low": NaN, "high": 1}}}'],
+        "search_space: NaN is not",
+    ),
+    (
+        "space-file-infinity",
+        ["search_space", "create", "n", "infinite_space.json"],
+        "infinite_space.json: Infinity is not a JSON number",
+    ),
+    (
+        "space-fixed-nan",
+        ["search_space", "create", "n", '{"x": {"method": "fixed", "dimension": {"value": NaN}}}'],
+        "search_space: NaN is not",
+    ),
+    (
+        "space-categories-infinity",
+        ["search_space", "create", "n", '{"x": {"method": "categorical", "dimension": {"categories": [1, Infinity]}}}'],
+        "Infinity is not",
+    ),
+    (
+        "space-method-list",
+        ["search_space", "create", "n", json.dumps({"x": {"method": ["uniform"], "dimension": {"low": 0, "high": 1}}})],
+        'search_space.x.method: got ["uniform"]',
+    ),
+    (
+        "space-method-object",
+        ["search_space", "create", "n", json.dumps({"x": {"method": {"uniform": 1}, "dimension": {}}})],
+        "search_space.x.method: got {",
+    ),
+    (
+        "space-method-missing",
+        ["search_space", "create", "n", json.dumps({"x": {"dimension": {"low": 0, "high": 1}}})],
+        "search_space.x: has no 'method'",
+    ),
+    (
+        "space-q-too-small",
+        ["search_space", "create", "n", space("quniform", low=0, high=1, q=1e-300)],
+        "search_space.x.dimension.q: got 1e-300, too small",
+    ),
+    (
+        "space-qnormal-q-too-small",
+        ["search_space", "create", "n", space("qnormal", mu=0, sigma=1, q=1e-20)],
+        "sigma is 1e+20 steps of q",
+    ),
+    (
+        "space-bounds-overflow",
+        ["search_space", "create", "n", space("uniform", low=-1.7e308, high=1.7e308)],
+        "high - low overflows a float",
+    ),
+    (
+        "space-update-nan",
+        ["search_space", "update", "s", '{"y": {"method": "normal", "dimension": {"mu": 0, "sigma": NaN}}}'],
+        "NaN is not",
+    ),
+    (
+        "search_points-nan",
+        ["local_run", "existing", "--search_points", "nan_points.json"],
+        "nan_points.json: NaN is not a JSON number",
+    ),
+    (
+        "new-params-nan",
+        ["tasks", "retry", "1", "--new-params", '{"ramCount": NaN}'],
+        "--new-params: NaN is not a JSON number",
+    ),
 ]
 
 
@@ -254,6 +382,10 @@ def populated(hpogrid, base, tmp_path):
     hpogrid("search_space", "create", "s_normal", space("normal", mu=0, sigma=1))
     hpogrid(*project(name="existing"))
     (tmp_path / "broken.json").write_text('{"site": ["X"],')
+    (tmp_path / "infinite_space.json").write_text(
+        '{"x": {"method": "uniform", "dimension": {"low": 0, "high": Infinity}}}'
+    )
+    (tmp_path / "nan_points.json").write_text('[{"x": NaN}]')
     return base
 
 

@@ -253,7 +253,6 @@ def submit_idds(project, site, max_points, per_generation, min_unevaluated, arch
     help="Search space JSON (default: opt_space of the input).",
 )
 def generate(infile, outfile, n_points, max_points, algorithm, seed, param, space):
-    import json
 
     from hpogrid.configs.store import read_json_file
     from hpogrid.fileio import write_json_atomic
@@ -268,7 +267,12 @@ def generate(infile, outfile, n_points, max_points, algorithm, seed, param, spac
     if not space_json:
         raise click.UsageError("no search space: the input has no opt_space; give --space FILE")
     history = read_history(data, SearchSpace.parse(space_json))
-    params = json.loads(param) if param else {}
+    from hpogrid.strictjson import StrictJSONError, loads
+
+    try:
+        params = loads(param) if param else {}
+    except (ValueError, StrictJSONError) as exc:
+        raise click.UsageError(f"--param: not valid JSON ({exc})") from None
     points = ask(history, space_json, algorithm, n_points, max_points, seed, params)
     write_json_atomic(outfile, points)
     click.echo(f"{len(points)} new point(s) after {len(history)}", err=True)

@@ -100,10 +100,14 @@ def kill(task_ids):
 def retry(task_ids, new_params):
     changes = None
     if new_params:
+        from hpogrid.strictjson import StrictJSONError, loads
+
         try:
-            changes = json.loads(new_params)
+            changes = loads(new_params)
         except json.JSONDecodeError as exc:
             raise click.UsageError(f"--new-params: not valid JSON ({exc.msg})") from None
+        except StrictJSONError as exc:
+            raise click.UsageError(f"--new-params: {exc}") from None
         if not isinstance(changes, dict):
             raise click.UsageError("--new-params: expected a JSON object, e.g. '{\"ramCount\": 4000}'")
     return _each(task_ids, lambda gateway, task_id: gateway.retry(task_id, changes))

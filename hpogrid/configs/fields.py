@@ -149,10 +149,14 @@ class Field:
 
 def parse_json(text: str, where: str, name: str | None, expect: str = "a JSON object") -> Any:
     """Parse JSON typed by a user; the error names the field and where the JSON broke."""
+    from hpogrid.strictjson import StrictJSONError, loads
+
     try:
-        value = json.loads(text)
+        value = loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(where, name, f"not valid JSON ({exc.msg} at character {exc.pos}): {show(text)}") from None
+    except StrictJSONError as exc:
+        raise ValidationError(where, name, f"{exc}: {show(text)}") from None
     if expect == "a JSON object" and not isinstance(value, dict):
         raise ValidationError(where, name, f"got {show(value)}, expected {expect}")
     return value

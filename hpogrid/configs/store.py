@@ -72,8 +72,12 @@ def read_json_file(path: Path, what: str) -> Any:
         raise NotFoundError(f"{what}: file not found: {path}") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise HpogridError(f"{what}: cannot read {path}: {exc}") from None
+    from hpogrid.strictjson import StrictJSONError, loads
+
     try:
-        return json.loads(text)
+        return loads(text)
+    except StrictJSONError as exc:
+        raise HpogridError(f"{what}: {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise HpogridError(
             f"{what}: {path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"

@@ -60,6 +60,8 @@ METHODS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
 UNBOUNDED = frozenset({"normal", "qnormal", "lognormal", "qlognormal"})
 QUANTIZED = frozenset({"quniform", "qloguniform", "qnormal", "qlognormal"})
 LOG_SCALE = frozenset({"loguniform", "qloguniform"})
+LARGEST = 1e300  # |low| and |high| below this keep high - low a float
+MAX_STEPS = 1e15  # quantization steps a float resolves (its 53-bit mantissa): q finer than this means nothing
 
 
 def is_multiple(value: float, q: float) -> bool:
@@ -134,12 +136,16 @@ class SearchSpace:
 
     @classmethod
     def from_json(cls, text: str, where: str = WHERE) -> SearchSpace:
+        from hpogrid.strictjson import StrictJSONError, loads
+
         try:
-            tree = json.loads(text)
+            tree = loads(text)
         except json.JSONDecodeError as exc:
             raise ValidationError(
                 where, None, f"not valid JSON ({exc.msg} at character {exc.pos}): {show(text)}"
             ) from None
+        except StrictJSONError as exc:
+            raise ValidationError(where, None, f"{exc}: {show(text)}") from None
         return cls.parse(tree, where)
 
     # -- views ----------------------------------------------------------------------------------
@@ -259,8 +265,8 @@ def _dimension(path: tuple[str, ...], node: dict, where: str) -> Dimension:
                 f"unknown key '{key}'{did_you_mean(key, ['method', 'dimension'])}; "
                 "a hyperparameter has only 'method' and 'dimension'",
             )
-    method = node["method"]
-    if method not in METHODS:
+    method = node.get("method")
+    if not isinstance(method, str) or method not in METHODS:
         raise ValidationError(
             where,
             f"{label}.method",
@@ -305,12 +311,21 @@ def _check_values(label: str, method: str, spec: dict, where: str) -> None:
         low, high = spec["low"], spec["high"]
         if not low < high:
             raise bad("high", f"expected a number greater than low ({low}); for one value use method 'fixed'")
+        if not math.isfinite(float(high) - float(low)):
+            raise bad(
+                "high", f"high - low overflows a float, nothing can be sampled; keep |low|, |high| below {LARGEST:g}"
+            )
         if method in LOG_SCALE and low <= 0:
             raise bad("low", "expected a number > 0 (the logarithm of low must exist)")
         if method in ("quniform", "qloguniform"):
             for key in ("low", "high"):
                 if not is_multiple(spec[key], spec["q"]):
                     raise bad(key, f"expected a multiple of q ({spec['q']}) so that every value stays in [low, high]")
+    if "q" in spec:
+        extent = float(spec["high"]) - float(spec["low"]) if "low" in spec else float(spec["sigma"])
+        if extent / spec["q"] > MAX_STEPS:
+            steps = f"{'high - low' if 'low' in spec else 'sigma'} is {extent / spec['q']:.3g} steps of q"
+            raise bad("q", f"too small: {steps}, at most {MAX_STEPS:g}; quantize coarser, or use the method without q")
     if method == "categorical":
         categories = spec["categories"]
         if not isinstance(categories, list) or not categories:
