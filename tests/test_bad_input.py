@@ -17,6 +17,11 @@ def space(method: str, **dimension) -> str:
     return json.dumps({"x": {"method": method, "dimension": dimension}})
 
 
+def param_(text: str) -> list[str]:
+    """model_config create with this --param."""
+    return ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", text]
+
+
 def project(name="p", scripts=SCRIPT, hpo="h", model="m", space_="s", grid=None, action="create"):
     args = [
         "project",
@@ -241,22 +246,22 @@ CASES = [
     ("resource-nan", ["hpo_config", "create", "n", "--resource", '{"cpu": NaN}'], "hpo_config.resource: NaN is not"),
     (
         "param-nan",
-        ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", '{"a": NaN}'],
+        param_('{"a": NaN}'),
         "model_config.param: NaN",
     ),
     (
         "param-beyond-float",
-        ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", '{"a": 1e999}'],
+        param_('{"a": 1e999}'),
         "the number 1e999 is beyond the range of a float",
     ),
     (
         "param-5000-digits",
-        ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", '{"a": 1' + "0" * 5000 + "}"],
+        param_('{"a": 1' + "0" * 5000 + "}"),
         "a number of 5001 digits is beyond the range of a float",
     ),
     (
         "param-310-digit-int",
-        ["model_config", "create", "n", "--script", "a.py", "--model", "f", "--param", '{"a": -' + "9" * 310 + "}"],
+        param_('{"a": -' + "9" * 310 + "}"),
         "a number of 310 digits",
     ),
     (
