@@ -80,6 +80,7 @@ def _report(*args):
 def test_every_export_of_a_local_run(local_project, tmp_path):
     project, result = local_project
     out = tmp_path / "out" / "res"
+    out.parent.mkdir()  # -o names a file in a folder that exists
     shown = _report(
         "rep", "--to_csv", "--to_json", "--summary", "--to_html", "--to_pcp", "--extra", "trial_id,time_s,iterations",
         "-o", str(out), "--analyze",
@@ -560,3 +561,34 @@ def test_bounds_and_top_for_mode_max(tmp_path):
     summary = json.loads(open("m_summary.json").read())
     assert summary["mode"] == "max" and summary["best"]["value"] == pytest.approx(best_first[0])
     assert [r["loss"] for r in summary["top"]] == pytest.approx(best_first[:3])
+
+
+def test_output_paths_that_cannot_be_written_are_one_line_and_write_nothing(tmp_path):
+    _write_jsonl(tmp_path / "t.jsonl", synthetic(20))
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "r.json").mkdir()  # the JSON export's path is a folder: the write itself fails
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for outname, expected in [
+        ("missing/dir/r", "--outname: folder missing/dir does not exist"),
+        ("a_file/r", "--outname: a_file is a file, not a folder"),
+        ("r", "cannot write "),
+    ]:
+        result = run_cli("report", "t.jsonl", "--mode", "min", "--to_csv", "--to_json", "-o", outname, "-q")
+        assert result.exit_code == 2, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("Error: ") and expected in line and "Traceback" not in result.output
+        assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing half-written
+
+
+def test_outname_dash_writes_the_one_format_to_stdout(tmp_path):
+    trials = synthetic(20)
+    _write_jsonl(tmp_path / "t.jsonl", trials)
+    result = _report("t.jsonl", "--mode", "min", "--to_csv", "-o", "-")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 20 and float(rows[0]["loss"]) == pytest.approx(min(r.value for r in trials.records))
+    records = json.loads(_report("t.jsonl", "--mode", "min", "--to_json", "-o", "-", "--analyze").stdout)
+    assert len(records) == 20  # stdout holds the file alone: no table, no analysis
+    assert not list(tmp_path.glob("-*")) and not (tmp_path / "hpo_result.csv").exists()
+    for formats in ([], ["--to_csv", "--to_json"]):
+        refused = run_cli("report", "t.jsonl", "--mode", "min", *formats, "-o", "-")
+        assert refused.exit_code == 2 and "-o -: give exactly one of" in refused.stderr

@@ -37,7 +37,13 @@ SHOWN_ROWS = 30
 @click.option("--top", type=click.IntRange(min=1), help="Only the best K trials.")
 @click.option("--mode", type=click.Choice(["min", "max"]), help="Sort direction, for files that do not say.")
 @click.option("--analyze", is_flag=True, help="Print the analysis: best trial, parameter importance, correlations.")
-@click.option("-o", "--outname", default="hpo_result", show_default=True, help="Base name of the files written.")
+@click.option(
+    "-o",
+    "--outname",
+    default="hpo_result",
+    show_default=True,
+    help="Base name of the files written; '-' writes the one format asked for to stdout.",
+)
 @click.option("--to_csv", "--to-csv", "to_csv", is_flag=True, help="Write OUTNAME.csv.")
 @click.option("--to_json", "--to-json", "to_json", is_flag=True, help="Write OUTNAME.json (one record per trial).")
 @click.option("--summary", is_flag=True, help="Write OUTNAME_summary.json (the analysis).")
@@ -54,7 +60,7 @@ def report(
     from hpogrid.errors import HpogridError
     from hpogrid.grid.monitor import parse_range
     from hpogrid.project import ProjectStore
-    from hpogrid.report import SOURCES, Outputs, collect_project, write
+    from hpogrid.report import SOURCES, Outputs, collect_project, export_mlflow, render, write
     from hpogrid.report.analysis import analyze as analyze_table
     from hpogrid.report.collect import GridQuery, read_file
     from hpogrid.report.table import build, check_extra
@@ -86,6 +92,16 @@ def report(
         )
         if wanted
     )  # fmt: skip
+    to_stdout = outname == "-"
+    if to_stdout:
+        files = [f for f in formats if f != "mlflow"]
+        if len(files) != 1:
+            raise click.UsageError(
+                "-o -: give exactly one of --to_csv, --to_json, --summary, --to_html, --to_pcp to write to stdout"
+            )
+        quiet, analyze = True, False  # stdout holds the file alone
+    else:
+        check_destination(Path(outname), "--outname")
     needs_analysis = analyze or summary or to_html
     analysis = analyze_table(table) if needs_analysis else None
     if not quiet:
@@ -104,9 +120,30 @@ def report(
             mlflow_uri or _default_uri(folder),
             experiment=trials.project or "hpogrid",
         )
+        if to_stdout:
+            (text,) = render(table, analysis or {}, outputs).values()
+            if "mlflow" in formats:
+                click.echo(f"Wrote {export_mlflow(table, outputs)}", err=True)
+            click.echo(text, nl=False)
+            return 0
         for line in write(table, analysis or {}, outputs):
             click.echo(f"Wrote {line}")
     return 0
+
+
+def check_destination(outname: Path, option: str) -> None:
+    """The files' folder exists and is a folder this user can write in: else one line, before any work."""
+    import os
+
+    from hpogrid.errors import HpogridError
+
+    folder = outname.parent if str(outname.parent) else Path(".")
+    if not folder.exists():
+        raise HpogridError(f"{option}: folder {folder} does not exist; create it first, or give another -o")
+    if not folder.is_dir():
+        raise HpogridError(f"{option}: {folder} is a file, not a folder; give -o a path in a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HpogridError(f"{option}: cannot write in {folder} (permission denied); give -o a path elsewhere")
 
 
 def _default_uri(folder: Path) -> str:

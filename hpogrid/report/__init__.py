@@ -58,17 +58,20 @@ def write(table, analysis: dict, outputs: Outputs) -> list[str]:
     if "mlflow" in outputs.formats:
         require("mlflow", "report", "--to_mlflow")
     files = render(table, analysis, outputs)
-    done = []
-    if "mlflow" in outputs.formats:
-        from hpogrid.report.mlflow_export import export
-
-        counts = export(table, outputs.mlflow_uri, outputs.experiment)
-        done.append(
-            f"MLflow {outputs.mlflow_uri} (experiment '{outputs.experiment}'): "
-            f"{counts['created']} runs added, {counts['skipped']} already there"
-        )
+    done = [export_mlflow(table, outputs)] if "mlflow" in outputs.formats else []
     commit(files)
     return [str(path) for path in files] + done
+
+
+def export_mlflow(table, outputs: Outputs) -> str:
+    """Export the table to MLflow; returns what was done, in one line."""
+    from hpogrid.report.mlflow_export import export
+
+    counts = export(table, outputs.mlflow_uri, outputs.experiment)
+    return (
+        f"MLflow {outputs.mlflow_uri} (experiment '{outputs.experiment}'): "
+        f"{counts['created']} runs added, {counts['skipped']} already there"
+    )
 
 
 def render(table, analysis: dict, outputs: Outputs) -> dict[Path, str]:
@@ -106,8 +109,12 @@ def commit(files: dict[Path, str]) -> None:
     import os
     import shutil
 
+    from hpogrid.errors import HpogridError
     from hpogrid.fileio import write_atomic
 
+    for path in files:  # a rename fails over a folder: none is made then, not the files before it
+        if path.exists() and not path.is_file():
+            raise HpogridError(f"cannot write {path}: it is a folder, not a file; give -o another name")
     pending: dict[Path, Path] = {}
     try:
         for path, text in files.items():
@@ -118,7 +125,9 @@ def commit(files: dict[Path, str]) -> None:
                 shutil.copymode(path, staged)  # a replaced file keeps its mode
         for path, staged in pending.items():
             os.replace(staged, path)
-    except BaseException:
+    except BaseException as exc:
         for staged in pending.values():
             staged.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a folder that went away or became read-only meanwhile
+            raise HpogridError(f"cannot write {exc.filename or 'the report'}: {exc.strerror or exc}") from None
         raise
