@@ -60,7 +60,7 @@ def report(
     from hpogrid.errors import HpogridError
     from hpogrid.grid.monitor import parse_range
     from hpogrid.project import ProjectStore
-    from hpogrid.report import SOURCES, Outputs, collect_project, export_mlflow, render, write
+    from hpogrid.report import SOURCES, Outputs, check_outname, collect_project, export_mlflow, render, write
     from hpogrid.report.analysis import analyze as analyze_table
     from hpogrid.report.collect import GridQuery, read_file
     from hpogrid.report.table import build, check_extra
@@ -101,7 +101,7 @@ def report(
             )
         quiet, analyze = True, False  # stdout holds the file alone
     else:
-        check_destination(Path(outname), "--outname")
+        check_outname(Path(outname))
     needs_analysis = analyze or summary or to_html
     analysis = analyze_table(table) if needs_analysis else None
     if not quiet:
@@ -129,21 +129,6 @@ def report(
         for line in write(table, analysis or {}, outputs):
             click.echo(f"Wrote {line}")
     return 0
-
-
-def check_destination(outname: Path, option: str) -> None:
-    """The files' folder exists and is a folder this user can write in: else one line, before any work."""
-    import os
-
-    from hpogrid.errors import HpogridError
-
-    folder = outname.parent if str(outname.parent) else Path(".")
-    if not folder.exists():
-        raise HpogridError(f"{option}: folder {folder} does not exist; create it first, or give another -o")
-    if not folder.is_dir():
-        raise HpogridError(f"{option}: {folder} is a file, not a folder; give -o a path in a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise HpogridError(f"{option}: cannot write in {folder} (permission denied); give -o a path elsewhere")
 
 
 def _default_uri(folder: Path) -> str:

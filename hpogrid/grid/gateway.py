@@ -53,10 +53,6 @@ class Unreachable(GridError):
 class Refused(GridError):
     """The server refused a command on a task; the message carries its reason."""
 
-    def __init__(self, task_id: int, message: str):
-        super().__init__(message)
-        self.task_id = task_id
-
 
 @dataclass(frozen=True)
 class Submitted:
@@ -289,14 +285,14 @@ class Gateway:
             state = (self.task(task_id) or {}).get("status")
             if state in KILLED_STATES:
                 return f"task {task_id}: being killed ({state})"
-            raise Refused(task_id, f"task {task_id}: kill refused: {str(message).strip()}")
+            raise Refused(f"task {task_id}: kill refused: {str(message).strip()}")
         return f"task {task_id}: kill registered"
 
     def retry(self, task_id: int, new_params: dict | None = None) -> str:
         status, reply = self._call("retry", self.client.retryTask, task_id, newParams=new_params or None)
         data, message = self._definite("retry", status, reply)
         if not (data is True or (type(data) is int and data in (0, 3))):  # 0 registered, 3 reactivated
-            raise Refused(task_id, f"task {task_id}: retry refused: {str(message).strip()}")
+            raise Refused(f"task {task_id}: retry refused: {str(message).strip()}")
         return f"task {task_id}: {str(message).strip()}"
 
     def job_metadata(self, task_id: int) -> dict[int, Any]:

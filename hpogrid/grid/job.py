@@ -135,19 +135,28 @@ class Preemption:
         return self.signal is not None and exc[0] in (KeyboardInterrupt, SystemExit)
 
 
+def processes() -> list[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process, from /proc (grid jobs run on Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:  # after "pid (comm)": state, ppid, pgrp, ...
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            found.append((int(entry.name), fields[0], int(fields[1]), int(fields[2])))
+        except (OSError, ValueError, IndexError):  # ended meanwhile
+            continue
+    return found
+
+
 def exit_now(code: int) -> None:
     """End the job at once, with every process it started (Ray's daemons and theirs): what ray.shutdown
     does, without waiting on daemons the pilot's signal ended (Ray can wait a minute for them)."""
     import sys
 
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:  # after "pid (comm)": state, ppid, ...
-                parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
+    for pid, _state, parent, _group in processes():
+        children.setdefault(parent, []).append(pid)
     todo, found = [os.getpid()], []
     while todo:
         for child in children.get(todo.pop(), []):

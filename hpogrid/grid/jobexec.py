@@ -190,19 +190,10 @@ def _signal_payload(pid: int, signum: int) -> None:
 
 
 def _alive_in_group(pgid: int) -> list[int]:
-    """The live (not zombie) processes of a process group, from /proc (grid jobs run on Linux)."""
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:  # ended meanwhile
-            continue
-        # after "pid (comm)": state, ppid, pgrp, ...
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            alive.append(int(entry.name))
-    return alive
+    """The live (not zombie) processes of a process group."""
+    from hpogrid.grid.job import processes
+
+    return [pid for pid, state, _parent, group in processes() if group == pgid and state != "Z"]
 
 
 def _wait_for_group(pgid: int, timeout: float) -> None:

@@ -85,14 +85,18 @@ def matches(r: dict, query: TaskQuery) -> bool:
     return not query.status or r.get("status") in query.status
 
 
-def modified_at(r: dict) -> float:
-    """A row's modification time (UTC) in seconds since the epoch; 0 when it has none."""
-    text = r.get("modificationtime")
+def utc_seconds(text: Any) -> float | None:
+    """A server time (UTC, as text) in seconds since the epoch; None when it is not a time."""
     try:
         when = dt.datetime.fromisoformat(str(text))
     except ValueError:
-        return 0.0
+        return None
     return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def modified_at(r: dict) -> float:
+    """A row's modification time in seconds since the epoch; 0 when it has none."""
+    return utc_seconds(r.get("modificationtime")) or 0.0
 
 
 def newest(rows: list[dict], limit: int) -> list[dict]:
@@ -112,6 +116,11 @@ class Listing:
     capped: bool = False  # more days were asked for than the server lists
     per_request: int = 0
     wanted: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """The server listed the whole period asked for: every task of it that JEDI knows is here."""
+        return self.whole is not None and self.whole >= self.asked and not self.capped
 
     def notes(self, remedy: str = "--status, --taskname or --days", cap: bool = True) -> list[str]:
         """What the server's limits left unsearched, in words; none when the listing answers the question
@@ -202,7 +211,7 @@ def show(gateway, query: TaskQuery, metadata: bool = False) -> tuple[list[dict],
             )
             rows += found.rows
             notes += [n for n in found.notes() if n not in notes]
-            whole = whole and found.whole is not None and found.whole >= found.asked and not found.capped
+            whole = whole and found.complete
         # tasks submitted from here in the period that the listings do not hold: when they listed it whole,
         # only those JEDI has not registered yet (shown as submitted, if that status is asked for)
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=query.days)

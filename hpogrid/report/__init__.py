@@ -46,6 +46,21 @@ class Outputs:
     experiment: str = "hpogrid"
 
 
+def check_outname(outname: Path) -> None:
+    """The files' folder exists and is a folder this user can write in: else one line, before any work."""
+    import os
+
+    from hpogrid.errors import HpogridError
+
+    folder = outname.parent
+    if not folder.exists():
+        raise HpogridError(f"--outname: folder {folder} does not exist; create it first, or give another -o")
+    if not folder.is_dir():
+        raise HpogridError(f"--outname: {folder} is a file, not a folder; give -o a path in a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HpogridError(f"--outname: cannot write in {folder} (permission denied); give -o a path elsewhere")
+
+
 def write(table, analysis: dict, outputs: Outputs) -> list[str]:
     """Write the asked-for exports; returns what was written, one line each.
 

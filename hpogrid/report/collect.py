@@ -217,7 +217,7 @@ def project_tasks(
 ) -> list[dict]:
     """The tasks that belong to the project and pass the filters (--days on the last modification, as the
     server applies it), at most limit of the most recently modified: for the server's rows and the cached."""
-    from hpogrid.grid.monitor import newest
+    from hpogrid.grid.monitor import newest, utc_seconds
 
     pattern = f"user.*.hpogrid.{project.name}.*"
     since = _since(query, now)
@@ -232,7 +232,7 @@ def project_tasks(
             continue
         if query.jeditaskid is not None and task_id != query.jeditaskid:
             continue
-        modified = _utc_seconds(row.get("modificationtime"))
+        modified = utc_seconds(row.get("modificationtime"))
         if since is not None and modified is not None and modified < since:
             continue
         picked.append(row)
@@ -246,17 +246,6 @@ def _since(query: GridQuery, now: float | None) -> float | None:
     if query.days is None or query.jeditaskid is not None:
         return None
     return (time.time() if now is None else now) - query.days * 86400
-
-
-def _utc_seconds(text: Any) -> float | None:
-    """A server time (UTC, as text) in seconds since the epoch; None when it is not a time."""
-    import datetime as dt
-
-    try:
-        when = dt.datetime.fromisoformat(str(text))
-    except ValueError:
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def found_tasks(gateway, project, query: GridQuery, submitted: dict[int, dict], warnings: list[str]) -> list[dict]:
@@ -290,7 +279,7 @@ def found_tasks(gateway, project, query: GridQuery, submitted: dict[int, dict], 
     warnings += found.notes(remedy="--days, --range or --taskname", cap=False)
     # a listing whole for --days holds every task of the period JEDI knows: of the others, only those
     # submitted within the period may belong (not registered yet)
-    whole = found.whole is not None and found.whole >= found.asked and not found.capped
+    whole = found.complete
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
     listed = {int(r["jeditaskid"]) for r in found.rows}
     missing = [
