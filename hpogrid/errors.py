@@ -5,6 +5,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+# what printable() escapes: C0/C1 control characters, line and paragraph separators, and the
+# bidirectional overrides and isolates that reorder or hide text
+_UNPRINTABLE = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, 0x061C, 0x200E, 0x200F]
+_UNPRINTABLE += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNPRINTABLE}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def printable(text: object) -> str:
+    """Text safe to print as one terminal line: newlines, control characters and text-reordering
+    characters from user values are shown escaped (\\n, \\x1b, \\u202e)."""
+    return str(text).translate(_ESCAPES)
+
 
 class HpogridError(Exception):
     """A problem the user can fix; the message says what is wrong and how to fix it."""

@@ -12,6 +12,14 @@ from pathlib import Path
 from typing import Any
 
 
+def kind_of(path: Path) -> str | None:
+    """'file', 'dir' or None for a path a user gave. A name too long, or holding a NUL byte, is None:
+    os.path answers False for those where pathlib raises."""
+    if os.path.isdir(path):
+        return "dir"
+    return "file" if os.path.isfile(path) else None
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write a file by writing a temporary sibling, syncing it and renaming it into place."""
     path = Path(path)

@@ -26,7 +26,7 @@ from hpogrid import paths
 from hpogrid._version import __version__
 from hpogrid.configs.store import CONFIG_TYPES, NAME, ConfigStore, check_name, load_config_file
 from hpogrid.errors import ExistsError, HpogridError, NotFoundError, ValidationError, did_you_mean
-from hpogrid.fileio import locked, write_json_atomic
+from hpogrid.fileio import kind_of, locked, write_json_atomic
 
 CONFIG_KINDS = ("hpo_config", "grid_config", "model_config", "search_space")
 REQUIRED_KINDS = ("hpo_config", "model_config", "search_space")
@@ -78,7 +78,7 @@ def resolve_config(kind: str, ref: str | dict) -> tuple[dict, str]:
     looks_like_path = os.sep in ref or ref.endswith(".json") or not NAME.fullmatch(ref)
     if looks_like_path:
         path = Path(ref).expanduser()
-        if not path.is_file():
+        if kind_of(path) != "file":
             raise NotFoundError(f"--{kind}: no such file: {ref} (give a saved {kind} name or a JSON file)")
         return load_config_file(kind, path), str(path.resolve())
     return ConfigStore(kind).load(ref), ref
@@ -133,9 +133,10 @@ def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
 def copy_scripts(source: Path, target: Path) -> None:
     """Copy a script file, or a folder of scripts, into target/ (which must not exist)."""
     source = Path(source).expanduser()
-    if source.is_dir():
+    kind = kind_of(source)
+    if kind == "dir":
         shutil.copytree(source, target, ignore=IGNORED, symlinks=False)
-    elif source.is_file():
+    elif kind == "file":
         target.mkdir(parents=True)
         shutil.copy2(source, target / source.name)
     else:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -359,6 +361,26 @@ CASES = [
         ["tasks", "retry", "1", "--new-params", '{"ramCount": NaN}'],
         "--new-params: NaN is not a JSON number",
     ),
+    # control characters, newlines and text-reordering characters in user values are shown escaped
+    ("ctl-command", ["hpo\x1b[2Jconfig"], "no such command 'hpo\\x1b[2Jconfig'"),
+    ("ctl-option", ["hpo_config", "create", "n", "--num\ntrials", "3"], "No such option '--num\\ntrials'"),
+    ("ctl-algorithm", ["hpo_config", "create", "n", "--algorithm", "rand\x1b[31m"], "\\x1b[31m"),
+    ("ctl-mode", ["hpo_config", "create", "n", "--mode", "min\r\n"], "hpo_config.mode"),
+    ("ctl-scheduler", ["hpo_config", "create", "n", "--scheduler", "\u202easha"], "\\u202e"),
+    ("ctl-show-missing", ["hpo_config", "show", "nope\x07"], "hpo_config.name"),
+    ("ctl-project-missing", ["project", "show", "p\u2028q"], "project"),
+    (
+        "ctl-space-name",
+        ["search_space", "create", "n", space("uniform", low=0, high=1).replace('"x"', '"x\\n"')],
+        "x\\n",
+    ),
+    ("ctl-space-method", ["search_space", "create", "n", space("unif\x1b[0m", low=0, high=1)], "\\x1b[0m"),
+    ("ctl-stop-key", ["hpo_config", "create", "n", "--stop", '{"epoch\\n": "3"}'], "hpo_config.stop"),
+    ("ctl-resource-key", ["hpo_config", "create", "n", "--resource", '{"g\\u001bpu": 1}'], "hpo_config.resource"),
+    ("ctl-report-target", ["report", "no\nsuch"], "no project or results file named 'no\\nsuch'"),
+    ("ctl-scripts-path", project(name="q", scripts="/nonexistent/a\tb.py"), "a\\tb.py"),
+    ("ctl-search-points", ["local_run", "existing", "--search_points", "pts\x1b.json"], "pts\\x1b.json"),
+    ("ctl-kill-id", ["tasks", "kill", "12\n13"], "12\\n13"),
 ]
 
 
@@ -401,9 +423,15 @@ def test_bad_input(populated, hpogrid, command, expected):
     assert result.exit_code == 2, result.output
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("Error: ") and len([x for x in lines if x.startswith("Error: ")]) == 1
+    assert_one_error_line(result.stderr)
     assert snapshot(populated) == before, "a failed command changed files"
+
+
+def assert_one_error_line(stderr: str) -> None:
+    """stderr is one line, 'Error: ...', with no control character a user value could have brought in."""
+    assert stderr.startswith("Error: ") and stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    raw = [c for c in stderr[:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in "\u202e\u2066"]
+    assert not raw, f"unescaped {raw!r} in {stderr!r}"
 
 
 def test_enough_cases():
@@ -431,3 +459,46 @@ def test_list_leaves_out_a_corrupted_config_and_says_so(hpogrid, base):
     result = hpogrid("hpo_config", "list")
     assert "good" in result.stdout and "bad" not in result.stdout
     assert "Warning: left out hpo_config 'bad'" in result.stderr and "not valid JSON" in result.stderr
+
+
+def test_internal_error_is_one_line_saying_how_to_report_it(hpogrid, monkeypatch, tmp_path):
+    """Exit 1 is a bug: one line naming the exception and a file holding its traceback, no credentials."""
+    from hpogrid.configs.store import ConfigStore
+
+    def broken(self, pattern=None):
+        raise KeyError("a\nb")
+
+    monkeypatch.setattr(ConfigStore, "names", broken)
+    monkeypatch.setenv("PANDA_AUTH_ID_TOKEN", "secret-token-value")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    result = hpogrid("hpo_config", "list", ok=False)
+    assert result.exit_code == 1
+    line = result.stderr
+    assert line.startswith("Error: internal error (KeyError: 'a\\nb')") and line.count("\n") == 1, line
+    assert "please report it" in line and "When something goes wrong" in line
+    crash = Path(line.split("with the traceback in ")[1].split(" ")[0])
+    assert crash.parent == tmp_path
+    text = crash.read_text()
+    assert "Traceback" in text and "in broken" in text and "hpogrid hpo_config list" in text
+    assert "secret-token-value" not in text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [PermissionError(13, "Permission denied"), OSError(28, "No space left on device")],
+    ids=["permission", "disk-full"],
+)
+def test_a_store_that_cannot_be_written_is_exit_2_not_a_bug(hpogrid, base, monkeypatch, error):
+    """The machine's refusals (permissions, full disk) are for the user to fix: exit 2, one line."""
+    from hpogrid import fileio
+
+    def refuse(*args, **kwargs):
+        error.filename = str(base / "config")
+        raise error
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", refuse)
+    result = hpogrid("hpo_config", "create", "h", ok=False)
+    assert result.exit_code == 2
+    assert_one_error_line(result.stderr)
+    assert f"{error.strerror}: {base / 'config'}" in result.stderr
+    assert not (base / "config" / "hpo_config" / "h.json").exists()

@@ -6,6 +6,7 @@ Heavy libraries are never imported here: command modules import them inside thei
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
@@ -78,7 +79,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `hpogrid` console script."""
+    """Entry point of the `hpogrid` console script. Every failure ends in one line on stderr:
+    exit 2 for bad input or usage, 1 for an internal error (a bug), 130 when interrupted."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
@@ -86,23 +88,72 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("Aborted.", err=True)
         return 130
+    except click.UsageError as exc:
+        _say_error(_usage_message(exc))
+        return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        _say_error(exc.format_message())
         return exc.exit_code
     except HpogridError as exc:
         if debug:
             raise
-        click.echo(f"Error: {exc}", err=True)
+        _say_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
-    except Exception as exc:  # a bug: say so in one line, the traceback on request
+    except Exception as exc:  # a full disk or a folder not writable is exit 2; anything else is a bug
         if debug:
             raise
-        click.echo(
-            f"Error: internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it",
-            err=True,
+        if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRORS:
+            _say_error(f"{exc.strerror}: {exc.filename}{_ENVIRONMENT_ERRORS[exc.errno]}")
+            return 2
+        _say_error(
+            f"internal error ({type(exc).__name__}: {exc}), a bug in hpogrid {__version__}: please report it "
+            f"with {_save_traceback(args)} (see 'When something goes wrong' in the README)"
         )
         return 1
     return result if isinstance(result, int) else 0  # click returns the code of --help/--version
+
+
+# errors of the machine, not of hpogrid: the user can fix them (a bug is still exit 1)
+_ENVIRONMENT_ERRORS = {
+    errno.EACCES: " (check the permissions, or set HPOGRID_BASE_PATH to a folder you can write)",
+    errno.EPERM: " (check the permissions, or set HPOGRID_BASE_PATH to a folder you can write)",
+    errno.EROFS: " (set HPOGRID_BASE_PATH to a writable folder)",
+    errno.ENOSPC: " (free some space and run the command again)",
+    errno.EDQUOT: " (free some space and run the command again)",
+    errno.ENAMETOOLONG: " (use a shorter name)",
+}
+
+
+def _say_error(message: object) -> None:
+    from hpogrid.cli.output import say
+
+    say("Error", message)
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """click's usage error as one line, pointing at the command's --help."""
+    message = exc.format_message().strip()
+    if exc.ctx is not None and "--help" not in message:
+        message = message.removesuffix(".") + f"; see `{exc.ctx.command_path} --help`"
+    return message
+
+
+def _save_traceback(args: list[str]) -> str:
+    """Write the traceback of the exception being handled to a new temporary file and say where; the
+    command line is kept with it, the environment (which may hold credentials) is not."""
+    import platform
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="hpogrid-crash-", suffix=".txt")
+        with open(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"hpogrid {__version__}, Python {platform.python_version()}, {platform.platform()}\n")
+            handle.write(f"command: hpogrid {' '.join(args)}\n\n")
+            handle.write(traceback.format_exc())
+    except Exception:  # no temporary folder either: the traceback is one --debug away
+        return "the traceback that --debug shows"
+    return f"the traceback in {path}"

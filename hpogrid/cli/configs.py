@@ -95,8 +95,9 @@ def _space_argument(text: str) -> Any:
     """A search space typed as JSON, or the path of a JSON file holding one."""
     from hpogrid.configs.fields import parse_json
     from hpogrid.configs.store import read_json_file
+    from hpogrid.fileio import kind_of
 
-    if not text.lstrip().startswith("{") and Path(text).expanduser().is_file():
+    if not text.lstrip().startswith("{") and kind_of(Path(text).expanduser()) == "file":
         return read_json_file(Path(text).expanduser(), "search_space")
     return parse_json(text, "search_space", None, expect="a JSON object")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hpogrid.cli.output import echo_json
+from hpogrid.cli.output import echo_json, say
 
 
 @click.command(
@@ -132,7 +132,7 @@ def _note_credentials_left_out(project) -> None:
 
     left = credentials_left_out(project)
     if left:
-        click.echo(f"Note: not packed for the grid, they look like credentials: {', '.join(left)}", err=True)
+        say("Note", f"not packed for the grid, they look like credentials: {', '.join(left)}")
 
 
 def _echo_submitted(submission, what: str) -> None:

@@ -32,6 +32,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 60
     return "\n".join(lines)
 
 
+def say(kind: str, message: object) -> None:
+    """One line on stderr, 'Kind: message', with control characters from user values escaped."""
+    from hpogrid.errors import printable
+
+    click.echo(f"{kind}: {printable(message)}", err=True)
+
+
 def load_all(names: Sequence[str], load: Callable[[str], Any], what: str) -> dict[str, Any]:
     """Load each named item; one that cannot be read is reported on stderr and left out."""
     from hpogrid.errors import HpogridError
@@ -41,7 +48,7 @@ def load_all(names: Sequence[str], load: Callable[[str], Any], what: str) -> dic
         try:
             loaded[name] = load(name)
         except HpogridError as exc:
-            click.echo(f"Warning: left out {what} '{name}': {exc}", err=True)
+            say("Warning", f"left out {what} '{name}': {exc}")
     return loaded
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from hpogrid.cli.options import task_filters
+from hpogrid.cli.output import say
+from hpogrid.fileio import kind_of
 from hpogrid.report.table import EXTRA_COLUMNS
 
 SHOWN_ROWS = 30
@@ -76,13 +78,13 @@ def report(
         if mode:
             trials.mode = mode
         folder, title = project.path, f"hpogrid report: {project.name}"
-    elif Path(target).exists():
+    elif kind_of(Path(target)):
         trials = read_file(Path(target), mode)
         folder, title = Path.cwd(), f"hpogrid report: {trials.project or Path(target).name}"
     else:
         raise HpogridError(f"no project or results file named '{target}'; see `hpogrid project list`")
     for warning in trials.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        say("Warning", warning)
     table = build(trials, columns, low, high, top)
     formats = tuple(
         name

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hpogrid.cli.options import task_filters
-from hpogrid.cli.output import echo_json, echo_table
+from hpogrid.cli.output import echo_json, echo_table, say
 
 
 @click.group("tasks", help="Follow and steer your grid tasks (PanDA server API; BigPanDA links to click).")
@@ -52,7 +52,7 @@ def show(username, limit, days, taskname, jeditaskid, id_range, status, metadata
     )
     rows, notes = show_tasks(Gateway(), query, metadata=metadata or "metastruct" in (outcol or ""))
     for note in notes:
-        click.echo(f"Note: {note}", err=True)
+        say("Note", note)
     if not (metadata or "metastruct" in (outcol or "")):
         columns = [c for c in columns if c != "metastruct"]
     picked = [{c: r.get(c) for c in columns} for r in rows]
@@ -127,6 +127,6 @@ def _each(task_ids, action) -> int:
         except Unreachable:
             raise
         except HpogridError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            say("Error", exc)
             refused += 1
     return 2 if refused else 0
