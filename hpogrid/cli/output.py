@@ -10,7 +10,10 @@ import click
 
 
 def cell(value: Any, width: int = 60) -> str:
-    """One table cell: strings as they are, everything else as compact JSON, cut to width."""
+    """One table cell: strings as they are (control characters escaped), everything else as compact
+    JSON, cut to width."""
+    from hpogrid.errors import printable
+
     if value is None:
         text = "-"
     elif isinstance(value, str):
@@ -19,6 +22,7 @@ def cell(value: Any, width: int = 60) -> str:
         text = ",".join(value)
     else:
         text = json.dumps(value, separators=(", ", ": "))
+    text = printable(text)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
