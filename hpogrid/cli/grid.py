@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hpogrid.cli.output import echo_json
+
+if TYPE_CHECKING:
+    from hpogrid.grid.sandbox import LeftOut
 
 
 @click.command(
@@ -131,9 +135,9 @@ def run(
 NOTE_NAMES = 10  # files named in a note, then "and N more"
 
 
-def _note_left_out(project) -> list:
+def _note_left_out(project) -> list[LeftOut]:
     """Refuse a project whose scripts cannot be packed; say which files are not packed, and why
-    (names only, never content). Returns them (sandbox.LeftOut)."""
+    (names only, never content). Returns them."""
     from hpogrid.grid.sandbox import left_out
 
     left = left_out(project)

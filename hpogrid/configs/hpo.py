@@ -71,7 +71,7 @@ FIELDS = (
         "extra arguments of the scheduler",
         default={},
         metavar="JSON",
-        example='{"grace_period": 2}',
+        example='{"grace_period": 1, "reduction_factor": 3}',
     ),
     Field(
         "algorithm_param",
