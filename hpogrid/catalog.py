@@ -6,7 +6,11 @@ and the search-space translation (hpogrid.space) look up their behaviour by thes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hpogrid.configs import params as r
+from hpogrid.configs.params import Cross, Rule
 
 
 @dataclass(frozen=True)
@@ -16,16 +20,18 @@ class Algorithm:
     module: str  # the Python module it needs
     extra: str  # the pip extra that installs it
     summary: str
-    params: tuple[str, ...] = ()  # the keys algorithm_param may set
+    params: Mapping[str, Rule] = field(default_factory=dict)  # algorithm_param: name -> value rule
+    cross: Cross | None = None  # a rule between parameters (and the rest of the hpo_config)
 
 
 @dataclass(frozen=True)
 class Scheduler:
     name: str
     summary: str
-    params: tuple[str, ...] = ()  # the keys scheduler_param may set
+    params: Mapping[str, Rule] = field(default_factory=dict)  # scheduler_param: name -> value rule
     module: str = "ray.tune"
     extra: str = ""
+    cross: Cross | None = None
 
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -40,7 +46,20 @@ ALGORITHMS: dict[str, Algorithm] = {
             "bayes_opt",
             "bayesian",
             "Gaussian-process Bayesian optimization",
-            params=("utility_kwargs", "random_search_steps", "patience", "skip_duplicate"),
+            params={
+                "utility_kwargs": r.options(
+                    {
+                        "kind": r.choice("ucb", "ei", "poi"),
+                        "kappa": r.non_negative_number,
+                        "xi": r.non_negative_number,
+                        "kappa_decay": r.between(0, 1, open_low=True),
+                        "kappa_decay_delay": r.non_negative_int,
+                    }
+                ),
+                "random_search_steps": r.non_negative_int,
+                "patience": r.positive_int,
+                "skip_duplicate": r.boolean,
+            },
         ),
         Algorithm(
             "hyperopt",
@@ -48,7 +67,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "hyperopt",
             "hyperopt",
             "Tree-structured Parzen Estimator",
-            params=("n_initial_points", "gamma"),
+            params={"n_initial_points": r.positive_int, "gamma": r.between(0, 1, open_low=True, open_high=True)},
         ),
         Algorithm(
             "skopt",
@@ -56,7 +75,14 @@ ALGORITHMS: dict[str, Algorithm] = {
             "skopt",
             "skopt",
             "scikit-optimize Bayesian optimization",
-            params=("base_estimator", "n_initial_points", "acq_func", "acq_optimizer", "initial_point_generator"),
+            params={
+                "base_estimator": r.choice("GP", "RF", "ET", "GBRT", "DUMMY", fold_case=True),
+                "n_initial_points": r.positive_int,
+                "acq_func": r.choice("gp_hedge", "LCB", "EI", "PI", "EIps", "PIps"),
+                "acq_optimizer": r.choice("auto", "sampling", "lbfgs"),
+                "initial_point_generator": r.choice("random", "sobol", "halton", "hammersly", "lhs", "grid"),
+                "acq_func_kwargs": r.options({"xi": r.non_negative_number, "kappa": r.non_negative_number}),
+            },
         ),
         Algorithm(
             "bohb",
@@ -64,7 +90,18 @@ ALGORITHMS: dict[str, Algorithm] = {
             "hpbandster",
             "bohb",
             "BOHB: Bayesian optimization + HyperBand",
-            params=("bohb_config",),
+            params={
+                "bohb_config": r.options(
+                    {
+                        "min_points_in_model": r.positive_int,
+                        "top_n_percent": r.between(1, 99),
+                        "num_samples": r.positive_int,
+                        "random_fraction": r.between(0, 1),
+                        "bandwidth_factor": r.positive_number,
+                        "min_bandwidth": r.positive_number,
+                    }
+                )
+            },
         ),
         Algorithm(
             "ax",
@@ -72,7 +109,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "ax",
             "ax",
             "Ax/BoTorch Bayesian optimization",
-            params=("parameter_constraints", "outcome_constraints"),
+            params={"parameter_constraints": r.string_list, "outcome_constraints": r.string_list},
         ),
         Algorithm(
             "optuna",
@@ -80,7 +117,8 @@ ALGORITHMS: dict[str, Algorithm] = {
             "optuna",
             "optuna",
             "Optuna (TPE by default; sampler selectable)",
-            params=("sampler", "sampler_param"),
+            params={"sampler": r.optuna_sampler, "sampler_param": r.json_object},
+            cross=r.optuna_problem,
         ),
         Algorithm(
             "nevergrad",
@@ -88,11 +126,24 @@ ALGORITHMS: dict[str, Algorithm] = {
             "nevergrad",
             "nevergrad",
             "Nevergrad (NGOpt by default; optimizer selectable)",
-            params=("optimizer", "optimizer_param"),
+            params={"optimizer": r.string, "optimizer_param": r.json_object},
         ),
     )
 }
 
+_HYPERBAND = {
+    "time_attr": r.string,
+    "max_t": r.positive_int,
+    "reduction_factor": r.above(1),
+    "stop_last_trials": r.boolean,
+}
+_POPULATION = {
+    "time_attr": r.string,
+    "perturbation_interval": r.positive_number,
+    "quantile_fraction": r.between(0, 0.5),
+    "require_attrs": r.boolean,
+    "synch": r.boolean,
+}
 SCHEDULERS: dict[str, Scheduler] = {
     s.name: s
     for s in (
@@ -100,42 +151,37 @@ SCHEDULERS: dict[str, Scheduler] = {
         Scheduler(
             "asynchyperband",
             "ASHA: stop poor trials early, asynchronously",
-            ("time_attr", "max_t", "grace_period", "reduction_factor", "brackets", "stop_last_trials"),
+            {**_HYPERBAND, "grace_period": r.positive_int, "brackets": r.positive_int},
+            cross=r.asha_problem,
         ),
-        Scheduler(
-            "hyperband",
-            "HyperBand: successive halving in brackets",
-            ("time_attr", "max_t", "reduction_factor", "stop_last_trials"),
-        ),
-        Scheduler(
-            "bohbhyperband",
-            "HyperBand variant for the bohb algorithm",
-            ("time_attr", "max_t", "reduction_factor", "stop_last_trials"),
-        ),
+        Scheduler("hyperband", "HyperBand: successive halving in brackets", _HYPERBAND),
+        Scheduler("bohbhyperband", "HyperBand variant for the bohb algorithm", _HYPERBAND),
         Scheduler(
             "median",
             "stop trials below the median of others at the same step",
-            ("time_attr", "grace_period", "min_samples_required", "min_time_slice", "hard_stop"),
+            {
+                "time_attr": r.string,
+                "grace_period": r.non_negative_number,
+                "min_samples_required": r.positive_int,
+                "min_time_slice": r.non_negative_number,
+                "hard_stop": r.boolean,
+            },
         ),
         Scheduler(
             "pbt",
             "Population Based Training: copy and perturb good trials",
-            (
-                "time_attr",
-                "perturbation_interval",
-                "burn_in_period",
-                "hyperparam_mutations",
-                "quantile_fraction",
-                "resample_probability",
-                "perturbation_factors",
-                "require_attrs",
-                "synch",
-            ),
+            {
+                **_POPULATION,
+                "burn_in_period": r.non_negative_number,
+                "hyperparam_mutations": r.mutations,
+                "resample_probability": r.between(0, 1),
+                "perturbation_factors": r.pair_of_positive_numbers,
+            },
         ),
         Scheduler(
             "pb2",
             "PB2: Population Based Bandits",
-            ("time_attr", "perturbation_interval", "hyperparam_bounds", "quantile_fraction", "require_attrs", "synch"),
+            {**_POPULATION, "hyperparam_bounds": r.bounds},
             "sklearn",
             "pb2",
         ),
@@ -158,6 +204,16 @@ def unknown_param(kind: str, name: str, params: dict) -> str | None:
             hint = did_you_mean(key, allowed)
             return f"{kind} '{name}' takes no parameter '{key}'{hint}; it takes: {', '.join(allowed)}"
     return None
+
+
+def param_problem(kind: str, name: str, hpo: dict) -> r.Bad | None:
+    """The first algorithm_param / scheduler_param value its rule refuses (keys known), or None."""
+    entry = (ALGORITHMS if kind == "algorithm" else SCHEDULERS)[name]
+    for key, value in hpo[f"{kind}_param"].items():
+        bad = entry.params[key](value)
+        if bad:
+            return bad.below(key)
+    return entry.cross(hpo) if entry.cross else None
 
 
 def combination_problem(algorithm: str, scheduler: str) -> str | None:

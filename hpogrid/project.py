@@ -33,8 +33,14 @@ REQUIRED_KINDS = ("hpo_config", "model_config", "search_space")
 PROJECT_FILE = "project.json"
 SCRIPTS = "scripts"
 BACKUPS = ".backups"
-# never copied into a project: version control, caches, editor and notebook litter
-IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", "*.pyo")
+# never copied into a project: version control, caches, editor and notebook litter (but the
+# .hpogridignore that says what is not packed for the grid)
+KEPT_DOTFILES = (".hpogridignore",)
+_LITTER = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", "*.pyo")
+
+
+def _litter(folder: str, names: list[str]) -> set[str]:
+    return {n for n in _LITTER(folder, names) if n not in KEPT_DOTFILES}
 
 
 @dataclass
@@ -86,6 +92,8 @@ def resolve_config(kind: str, ref: str | dict) -> tuple[dict, str]:
 
 def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
     """Check that the configs fit together and the script defines the model."""
+    from hpogrid.configs.params import nevergrad_optimizer_problem
+    from hpogrid.local.schedulers import check_space
     from hpogrid.scriptcheck import find_model
     from hpogrid.space.model import UNBOUNDED, SearchSpace
     from hpogrid.space.translate import check
@@ -102,7 +110,12 @@ def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
             f"'{model['script']}' is not among the project's scripts"
             f"{did_you_mean(model['script'], present)} (scripts: {', '.join(present) or 'none'})",
         )
-    if hpo["algorithm"] == "nevergrad" and hpo["algorithm_param"].get("optimizer") == "NGOpt":
+    check_space(hpo, space, model["param"])
+    optimizer = hpo["algorithm_param"].get("optimizer") if hpo["algorithm"] == "nevergrad" else None
+    problem = optimizer and nevergrad_optimizer_problem(optimizer)
+    if problem:
+        raise ValidationError("hpo_config", "algorithm_param.optimizer", problem)
+    if optimizer == "NGOpt":
         unbounded = [d.name for d in space.searched if d.method in UNBOUNDED]
         if unbounded:
             raise ValidationError(
@@ -135,7 +148,7 @@ def copy_scripts(source: Path, target: Path) -> None:
     source = Path(source).expanduser()
     kind = kind_of(source)
     if kind == "dir":
-        shutil.copytree(source, target, ignore=IGNORED, symlinks=False)
+        shutil.copytree(source, target, ignore=_litter, symlinks=False)
     elif kind == "file":
         target.mkdir(parents=True)
         shutil.copy2(source, target / source.name)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hpogrid.cli.output import echo_json, say
+
+if TYPE_CHECKING:
+    from hpogrid.grid.sandbox import LeftOut
 
 
 @click.command(
@@ -97,7 +101,7 @@ def run(
     if inputs and not emulate:
         raise click.UsageError("--input is for --emulate; on the grid the inputs are grid_config.inDS")
     loaded = ProjectStore().load(project)
-    _note_credentials_left_out(loaded)
+    left = _note_left_out(loaded)
     request = grid.RunRequest(
         n_jobs=n_jobs,
         site=site,
@@ -112,7 +116,8 @@ def run(
         cli_params=grid.describe_command(sys.argv[1:] if sys.argv[1:2] == ["run"] else ["run", project]),
     )
     if dry:
-        echo_json(grid.dry_run(loaded, request))
+        left_json = [{"file": item.name, "reason": item.reason} for item in left]
+        echo_json({**grid.dry_run(loaded, request), "left_out": left_json})
         return 0
     if emulate:
         folder = loaded.path / "runs" / ("emulate-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3])
@@ -127,12 +132,22 @@ def run(
     return 0
 
 
-def _note_credentials_left_out(project) -> None:
-    from hpogrid.grid.sandbox import credentials_left_out
+NOTE_NAMES = 10  # files named in a note, then "and N more"
 
-    left = credentials_left_out(project)
-    if left:
-        say("Note", f"not packed for the grid, they look like credentials: {', '.join(left)}")
+
+def _note_left_out(project) -> list[LeftOut]:
+    """Refuse a project whose scripts cannot be packed; say which files are not packed, and why
+    (names only, never content). Returns them."""
+    from hpogrid.grid.sandbox import left_out
+
+    left = left_out(project)
+    credentials = [f"{item.name} ({item.reason})" for item in left if item.credential]
+    ignored = [item.name for item in left if not item.credential]
+    for what, names in (("they look like credentials", credentials), ("excluded by .hpogridignore", ignored)):
+        if names:
+            more = f" and {len(names) - NOTE_NAMES} more" if len(names) > NOTE_NAMES else ""
+            say("Note", f"not packed for the grid, {what}: {', '.join(names[:NOTE_NAMES])}{more}")
+    return left
 
 
 def _echo_submitted(submission, what: str) -> None:
@@ -208,7 +223,7 @@ def submit_idds(project, site, max_points, per_generation, min_unevaluated, arch
     from hpogrid.project import ProjectStore
 
     loaded = ProjectStore().load(project)
-    _note_credentials_left_out(loaded)
+    _note_left_out(loaded)
     request = grid.IddsRequest(
         site=site,
         max_points=max_points,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hpogrid.catalog import ALGORITHMS, SCHEDULERS, combination_problem, unknown_param
+from hpogrid.catalog import ALGORITHMS, SCHEDULERS, combination_problem, param_problem, unknown_param
 from hpogrid.configs.fields import Field, Schema, is_number, show
 from hpogrid.errors import ValidationError, did_you_mean
 
@@ -71,7 +71,7 @@ FIELDS = (
         "extra arguments of the scheduler",
         default={},
         metavar="JSON",
-        example='{"grace_period": 2}',
+        example='{"grace_period": 1, "reduction_factor": 3}',
     ),
     Field(
         "algorithm_param",
@@ -117,6 +117,9 @@ def _cross_check(config: dict) -> None:
         problem = unknown_param(kind, config[kind], config[f"{kind}_param"])
         if problem:
             raise ValidationError(KIND, f"{kind}_param", problem)
+        bad = param_problem(kind, config[kind], config)
+        if bad:
+            raise ValidationError(KIND, f"{kind}_param{bad.at}", f"{bad.text}, got {show(bad.value)}")
     if config["metric"] in config["extra_metrics"]:
         raise ValidationError(
             KIND, "extra_metrics", f"lists the optimized metric '{config['metric']}'; it is recorded anyway"

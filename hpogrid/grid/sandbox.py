@@ -5,11 +5,13 @@
     projects/<name>/scripts/...       the training scripts
     hpogrid_pkg/hpogrid/...           this very hpogrid (the job runs the submitter's version)
 
-Never packed: dotfiles and dot-folders, caches, run outputs, and anything that looks like a
-credential (grid proxies, keys, tokens). The archive's bytes are reproducible (sorted entries, fixed
-times and owners), so PanDA's cache recognises an unchanged project by size and checksum and offers
-it for reuse; its file name is new every time (jobO.<uuid4>.tar.gz, as prun names it): the cache
-refuses to overwrite a file, and keeps one for days after it stops offering it for reuse.
+Never packed: dotfiles and dot-folders, caches, run outputs, what the scripts folder's .hpogridignore
+excludes (gitignore syntax, hpogrid.grid.ignore), and anything that looks like a credential by name
+or content (keys, proxies, tokens, cloud keys: hpogrid.grid.credentials). The archive's bytes are
+reproducible (sorted entries, fixed times and owners), so PanDA's cache recognises an unchanged
+project by size and checksum and offers it for reuse; its file name is new every time
+(jobO.<uuid4>.tar.gz, as prun names it): the cache refuses to overwrite a file, and keeps one for
+days after it stops offering it for reuse.
 """
 
 from __future__ import annotations
@@ -18,39 +20,100 @@ import fnmatch
 import gzip
 import io
 import json
+import os
 import tarfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import hpogrid
 from hpogrid.errors import HpogridError
+from hpogrid.grid.credentials import credential_reason
+from hpogrid.grid.ignore import IGNORE_FILE, IgnoreRules
 from hpogrid.project import PROJECT_FILE, SCRIPTS, Project
 
 PACKAGE_DIR = "hpogrid_pkg"
 SIZE_LIMIT = 10 * 1024 * 1024  # what PanDA's cache takes for a no-build sandbox
-CREDENTIALS = (
-    "x509up_*", "*.pem", "*.p12", "*.pfx", "*.key", "*.proxy", "proxy", "*.keytab",  # grid proxies, certificates
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",  # ssh keys
-    "auth_token", "id_token*", "access_token*", "refresh_token*", "token", "*.token", "token.json", "*.jwt",
-    "credentials.json", "*credentials", "rucio.cfg", "*.netrc", "*.kdbx",
-)  # fmt: skip
 SKIPPED = ("__pycache__", "*.pyc", "*.pyo", ".*")
+IGNORED_BY_FILE = f"excluded by {IGNORE_FILE}"
 
 
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
-    lowered = name.lower()
-    return any(fnmatch.fnmatch(lowered, pattern) for pattern in patterns)
+@dataclass(frozen=True)
+class LeftOut:
+    """A file of the scripts folder that is not packed, and why (never its content)."""
+
+    name: str
+    reason: str
+
+    @property
+    def credential(self) -> bool:
+        return not self.reason.startswith(IGNORED_BY_FILE)
 
 
 def _skipped(name: str) -> bool:
-    return _matches(name, SKIPPED + CREDENTIALS)
+    lowered = name.lower()
+    return any(fnmatch.fnmatch(lowered, pattern) for pattern in SKIPPED)
+
+
+def select(root: Path) -> tuple[list[Path], list[LeftOut]]:
+    """(files packed, files left out with the reason) of a scripts folder: litter (dotfiles, caches,
+    links) is skipped silently; what .hpogridignore excludes and what looks like a credential is listed."""
+    rules_file = root / IGNORE_FILE
+    rules = IgnoreRules.parse(rules_file.read_text(errors="replace")) if rules_file.is_file() else IgnoreRules([])
+    packed: list[Path] = []
+    left: list[LeftOut] = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not _skipped(d) and not (here / d).is_symlink())
+        for name in sorted(files):
+            path = here / name
+            relative = path.relative_to(root).as_posix()
+            if _skipped(name) or path.is_symlink():
+                continue
+            pattern = rules.match(relative)
+            reason = f"{IGNORED_BY_FILE} line {pattern.line} ({pattern.text})" if pattern else None
+            reason = reason or credential_reason(path, relative)
+            if reason:
+                left.append(LeftOut(relative, reason))
+            else:
+                packed.append(path)
+    return sorted(packed), sorted(left, key=lambda item: item.name)
+
+
+def check_scripts(project: Project) -> None:
+    """Refuse a project whose scripts folder or training script is missing, or whose training script
+    would be left out of the sandbox."""
+    scripts, script = project.path / SCRIPTS, project.model_config["script"]
+    fix = f"restore it with `hpogrid project update {project.name} --scripts_path DIR`"
+    if not scripts.is_dir():
+        raise HpogridError(f"project '{project.name}': its scripts folder {scripts} is missing; {fix}")
+    if not (scripts / script).is_file():
+        raise HpogridError(f"project '{project.name}': its training script {scripts / script} is missing; {fix}")
+
+
+def scripts_selection(project: Project) -> tuple[list[Path], list[LeftOut]]:
+    """(files packed, files left out) of the project's scripts, after the checks of check_scripts;
+    a training script that would be left out is refused."""
+    check_scripts(project)
+    packed, left = select(project.path / SCRIPTS)
+    script = project.model_config["script"]
+    for item in left:
+        if item.name == script:
+            raise HpogridError(
+                f"project '{project.name}': its training script {script} would not be packed for the grid "
+                f"({item.reason}); rename it, or change {IGNORE_FILE}, and update the project"
+            )
+    return packed, left
+
+
+def left_out(project: Project) -> list[LeftOut]:
+    """Files of the project's scripts that the sandbox leaves out, with the reason."""
+    return scripts_selection(project)[1]
 
 
 def credentials_left_out(project: Project) -> list[str]:
     """Files of the project's scripts that the sandbox leaves out because they look like credentials."""
-    scripts = project.path / SCRIPTS
-    relative = [p.relative_to(scripts) for p in sorted(scripts.rglob("*")) if p.is_file()]
-    return [r.as_posix() for r in relative if any(_matches(part, CREDENTIALS) for part in r.parts)]
+    return [item.name for item in left_out(project) if item.credential]
 
 
 def _files(root: Path) -> list[Path]:
@@ -81,7 +144,8 @@ def members(project: Project) -> list[tuple[str, Path | bytes]]:
     """(name in the archive, file on disk or content) of everything a job of this project needs."""
     entries: list[tuple[str, Path | bytes]] = [(f"projects/{project.name}/{PROJECT_FILE}", job_project(project))]
     scripts = project.path / SCRIPTS
-    entries += [(f"projects/{project.name}/{SCRIPTS}/{p.relative_to(scripts).as_posix()}", p) for p in _files(scripts)]
+    packed, _ = scripts_selection(project)
+    entries += [(f"projects/{project.name}/{SCRIPTS}/{p.relative_to(scripts).as_posix()}", p) for p in packed]
     package = Path(hpogrid.__file__).resolve().parent
     entries += [
         (f"{PACKAGE_DIR}/hpogrid/{p.relative_to(package).as_posix()}", p)

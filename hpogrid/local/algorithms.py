@@ -8,6 +8,7 @@ nested param_space whose samplers already yield final values.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -15,6 +16,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain, Sampler
 
 from hpogrid.catalog import VARIANT_GENERATOR
+from hpogrid.configs.params import OPTUNA_DEFAULT_SAMPLER, nevergrad_optimizer_problem
+from hpogrid.errors import HpogridError
 from hpogrid.local.schedulers import limits_by_resources
 from hpogrid.space.model import UNBOUNDED, Dimension, SearchSpace
 from hpogrid.space.translate import Translation, translate
@@ -116,13 +119,8 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
         import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        name = extra.pop("sampler", "TPESampler")
-        sampler_class = getattr(optuna.samplers, name, None)
-        if sampler_class is None:
-            from hpogrid.errors import HpogridError
-
-            known = sorted(n for n in dir(optuna.samplers) if n.endswith("Sampler") and not n.startswith("_"))
-            raise HpogridError(f"hpo_config.algorithm_param.sampler: optuna has no '{name}'; use one of {known}")
+        # the sampler and its arguments were checked with the config (hpogrid.configs.params)
+        sampler_class = getattr(optuna.samplers, extra.pop("sampler", OPTUNA_DEFAULT_SAMPLER))
         sampler_param = dict(extra.pop("sampler_param", {}))
         if seed is not None and "seed" in _arguments(sampler_class):
             sampler_param.setdefault("seed", seed)
@@ -139,13 +137,9 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
         # NGOpt hangs on unbounded dimensions (nevergrad 1.0.12 with numpy 2): OnePlusOne does not
         unbounded = any(d.method in UNBOUNDED for d in t.model.searched)
         name = extra.pop("optimizer", "OnePlusOne" if unbounded else "NGOpt")
-        if name not in ng.optimizers.registry:
-            from hpogrid.errors import HpogridError, did_you_mean
-
-            raise HpogridError(
-                f"hpo_config.algorithm_param.optimizer: nevergrad has no optimizer '{name}'"
-                f"{did_you_mean(name, ng.optimizers.registry)}"
-            )
+        problem = nevergrad_optimizer_problem(name)
+        if problem:
+            raise HpogridError(f"hpo_config.algorithm_param.optimizer: {problem}")
         kwargs = {"budget": hpo["num_trials"], "num_workers": hpo["max_concurrent"], **extra.pop("optimizer_param", {})}
         return NevergradSearch(optimizer=ng.optimizers.registry[name], optimizer_kwargs=kwargs, space=t.space, **common)
     if algorithm == "bayesian":
@@ -165,6 +159,12 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
         client = {"verbose_logging": False, "enforce_sequential_optimization": False, "random_seed": seed}
         return AxSearch(space=t.space, **common, **extra, **client)
     raise ValueError(f"no searcher for algorithm {algorithm!r}")
+
+
+def one_line(exc: BaseException) -> str:
+    """A library's error as one short line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _arguments(cls: type) -> set[str]:
@@ -188,5 +188,12 @@ def build_search(
         search = BasicVariantGenerator(points_to_evaluate=given or None, random_state=seed, max_concurrent=limit)
         return search, variant_space(space, translation, params), samples
     encoded = [translation.encode(p) for p in points]
-    inner = _searcher(algorithm, translation, hpo, encoded, seed)
+    try:
+        inner = _searcher(algorithm, translation, hpo, encoded, seed)
+    except (TypeError, ValueError) as exc:  # the library refused the configured arguments
+        raise HpogridError(
+            f"hpo_config.algorithm_param: {algorithm} cannot start with {json.dumps(hpo['algorithm_param'])}: "
+            f"{one_line(exc)}; fix it with `hpogrid hpo_config update NAME --algorithm_param JSON` and "
+            "`hpogrid project update PROJECT --hpo_config NAME`"
+        ) from exc
     return DecodedSearcher(inner, translation, params), {}, samples

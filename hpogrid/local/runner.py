@@ -8,6 +8,7 @@ $HPOGRID_RAY_ADDRESS) attaches to a running Ray cluster.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -78,8 +79,8 @@ def load_points(path: Path, space: SearchSpace) -> list[dict]:
     points = read_json_file(path, "--search_points")
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise HpogridError(f"--search_points: {path} must hold a JSON list of objects, one per point")
-    for point in points:
-        space.flatten(point)  # every searched hyperparameter present
+    for number, point in enumerate(points, 1):
+        space.check_point(point, f"--search_points: {path}: point {number}")
     return points
 
 
@@ -222,6 +223,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
     from hpogrid.local.algorithms import planned_trials
 
     status, total = "interrupted", planned_trials(space, hpo)[1]
+    made_runs = not run_dir.parent.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=options.resume)  # once Ray is there: a failed start leaves nothing
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
@@ -230,6 +232,10 @@ def run(project: Project, options: RunOptions) -> RunResult:
         with hpogrid_controller(options.on_start):
             tuner.fit()
         status = "finished"
+    except BaseException:
+        if not options.resume:
+            _discard_if_empty(run_dir, made_runs)
+        raise
     finally:
         if run_dir.is_dir():
             journal = Journal(run_dir)
@@ -244,6 +250,21 @@ def run(project: Project, options: RunOptions) -> RunResult:
 
             ray.shutdown()
     return RunResult(run_dir, summary, records)
+
+
+def _discard_if_empty(run_dir: Path, made_runs: bool) -> None:
+    """Remove a new run that failed before its first trial (a failed start leaves no folder); a run
+    holding trial records, or a trial folder of Ray's, is never removed."""
+    import shutil
+
+    trials = Journal(run_dir).path
+    started = (run_dir / RAY_DIR).is_dir() and any(p.is_dir() for p in (run_dir / RAY_DIR).iterdir())
+    if not run_dir.is_dir() or started or (trials.is_file() and trials.stat().st_size):
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if made_runs:
+        with contextlib.suppress(OSError):  # only when still empty
+            run_dir.parent.rmdir()
 
 
 def _tuner(

@@ -13,20 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpogrid.errors import HpogridError
+from hpogrid.configs.params import ASHA_DEFAULTS, PBT_DEFAULTS, effective_max_t, tree_leaves
+from hpogrid.errors import HpogridError, ValidationError, did_you_mean
 from hpogrid.space.model import LOG_SCALE, SearchSpace
-
-DEFAULT_MAX_T = 100
 
 
 def limits_by_resources(scheduler: str) -> bool:
     """True if concurrency must come from per-trial resources, not max_concurrent_trials."""
     return scheduler in ("hyperband", "bohbhyperband")
-
-
-def max_t(hpo: dict) -> int:
-    """The longest a trial runs, in training iterations: the stop criterion, or 100."""
-    return int(hpo["stop"].get("training_iteration", DEFAULT_MAX_T))
 
 
 class KeepInSpace:
@@ -73,11 +67,14 @@ def _bounds(space: SearchSpace) -> dict:
     """PB2 hyperparam_bounds: every bounded numeric dimension."""
     leaves = {d.name: [d.get("low"), d.get("high")] for d in space.searched if "low" in d.spec}
     if not leaves:
-        raise HpogridError(
-            "hpo_config.scheduler: pb2 explores numeric hyperparameters with low/high bounds and the "
-            "search space has none; use --scheduler pbt"
-        )
+        raise HpogridError(PB2_NEEDS_BOUNDS)
     return _nest(space, leaves)
+
+
+PB2_NEEDS_BOUNDS = (
+    "hpo_config.scheduler: pb2 explores numeric hyperparameters with low/high bounds and the "
+    "search space has none; use --scheduler pbt"
+)
 
 
 def _nest(space: SearchSpace, leaves: dict) -> dict:
@@ -91,6 +88,25 @@ def _nest(space: SearchSpace, leaves: dict) -> dict:
     return nested
 
 
+def check_space(hpo: dict, space: SearchSpace, params: dict) -> None:
+    """Refuse, before Ray starts, a scheduler that cannot explore this search space: pb2 without a
+    bounded numeric hyperparameter, mutations or bounds of hyperparameters the trials do not have."""
+    name, given = hpo["scheduler"], hpo["scheduler_param"]
+    if name == "pb2" and "hyperparam_bounds" not in given and not any("low" in d.spec for d in space.searched):
+        raise HpogridError(PB2_NEEDS_BOUNDS)
+    numeric = [d.name for d in space.searched if "low" in d.spec]
+    for key, allowed in (("hyperparam_mutations", space.names + list(params)), ("hyperparam_bounds", numeric)):
+        for leaf in tree_leaves(given.get(key, {})) if name in ("pbt", "pb2") else ():
+            if leaf not in allowed:
+                what = "a numeric hyperparameter with low/high" if key == "hyperparam_bounds" else "a hyperparameter"
+                raise ValidationError(
+                    "hpo_config",
+                    f"scheduler_param.{key}.{leaf}",
+                    f"is not {what} of the search space{did_you_mean(leaf, allowed)}; "
+                    f"it has: {', '.join(allowed) or 'none'}",
+                )
+
+
 def build_scheduler(hpo: dict, space: SearchSpace) -> Any:
     from ray.tune import schedulers
 
@@ -100,21 +116,21 @@ def build_scheduler(hpo: dict, space: SearchSpace) -> Any:
     if name == "fifo":
         return schedulers.FIFOScheduler()
     if name == "asynchyperband":
-        return schedulers.ASHAScheduler(**{"max_t": max_t(hpo), "grace_period": 1, **common, **param})
+        return schedulers.ASHAScheduler(**{**ASHA_DEFAULTS, **common, **param, "max_t": effective_max_t(hpo)})
     if name == "hyperband":
-        return schedulers.HyperBandScheduler(**{"max_t": max_t(hpo), **common, **param})
+        return schedulers.HyperBandScheduler(**{**common, **param, "max_t": effective_max_t(hpo)})
     if name == "bohbhyperband":
-        return schedulers.HyperBandForBOHB(**{"max_t": max_t(hpo), **common, **param})
+        return schedulers.HyperBandForBOHB(**{**common, **param, "max_t": effective_max_t(hpo)})
     if name == "median":
         return schedulers.MedianStoppingRule(**{**common, **param})
     if name == "pbt":
         param.setdefault("hyperparam_mutations", _mutations(space))
         return schedulers.PopulationBasedTraining(
-            **{"perturbation_interval": 1, "custom_explore_fn": KeepInSpace(space), **common, **param}
+            **{**PBT_DEFAULTS, "custom_explore_fn": KeepInSpace(space), **common, **param}
         )
     if name == "pb2":
         from ray.tune.schedulers.pb2 import PB2
 
         param.setdefault("hyperparam_bounds", _bounds(space))
-        return PB2(**{"perturbation_interval": 1, "custom_explore_fn": KeepInSpace(space), **common, **param})
+        return PB2(**{**PBT_DEFAULTS, "custom_explore_fn": KeepInSpace(space), **common, **param})
     raise ValueError(f"no scheduler {name!r}")

@@ -105,6 +105,32 @@ class Dimension:
             return True
         return self.method in QUANTIZED and is_int(self.spec["q"])
 
+    def value_problem(self, value: Any) -> str | None:
+        """Why a value given for this hyperparameter (e.g. in a search point) cannot be one of its
+        samples, as 'expected ...', or None."""
+        if self.method == "fixed":
+            return (
+                None
+                if _same_value(value, self.get("value"))
+                else f"expected {show(self.get('value'))}, its fixed value"
+            )
+        if self.method == "categorical":
+            categories = self.get("categories")
+            if any(_same_value(value, c) for c in categories):
+                return None
+            return f"expected one of the categories {show(categories)}"
+        if self.method == "uniformint" and not is_int(value):
+            return "expected a whole number"
+        if not is_number(value):
+            return "expected a number"
+        if "low" in self.spec and not self.spec["low"] <= value <= self.spec["high"]:
+            return f"expected a number in [{self.spec['low']}, {self.spec['high']}]"
+        if self.method in ("lognormal", "qlognormal") and value <= 0:
+            return "expected a number > 0 (a lognormal value is positive)"
+        if self.method in QUANTIZED and not is_multiple(value, self.spec["q"]):
+            return f"expected a multiple of q ({self.spec['q']})"
+        return None
+
     def finish(self, value: Any) -> Any:
         """Quantize and type a sampled value the way the method defines it."""
         if self.method == "uniformint":
@@ -205,6 +231,31 @@ class SearchSpace:
             node[dim.path[-1]] = copy.deepcopy(value) if dim.method == "fixed" else value
         return config
 
+    def check_point(self, point: Any, where: str = "search point") -> dict:
+        """A point to evaluate (nested, or keyed by dotted names) checked against the space: every
+        searched hyperparameter given once, with a value it can take, and no other names.
+        Returns {dotted name: value}."""
+        if not isinstance(point, Mapping):
+            raise ValidationError(where, None, f"got {show(point)}, expected a JSON object of hyperparameter values")
+        by_path = {d.path: d for d in self.dimensions}
+        flat: dict[str, Any] = {}
+        for path, value in _point_leaves(point, (), by_path, where):
+            dim = by_path[path]
+            if dim.name in flat:
+                raise ValidationError(where, dim.name, "is given twice (once as a dotted name, once nested)")
+            problem = dim.value_problem(value)
+            if problem:
+                raise ValidationError(where, dim.name, f"got {show(value)}, {problem}")
+            flat[dim.name] = value
+        missing = [d.name for d in self.searched if d.name not in flat]
+        if missing:
+            raise ValidationError(
+                where,
+                missing[0],
+                f"is missing; a point gives every searched hyperparameter (missing: {', '.join(missing)})",
+            )
+        return {name: value for name, value in flat.items() if self[name].method != "fixed"}
+
     def flatten(self, config: Mapping[str, Any], partial: bool = False) -> dict:
         """Turn a trial config (nested, or keyed by dotted names) into {dotted name: value};
         partial: a point may leave dimensions out (they are sampled), else each one must be there."""
@@ -223,6 +274,32 @@ class SearchSpace:
             else:
                 flat[dim.name] = node
         return flat
+
+
+def _same_value(value: Any, expected: Any) -> bool:
+    """JSON equality that keeps true apart from 1 (but 1 and 1.0 together)."""
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return value is expected
+    if is_number(value) and is_number(expected):
+        return value == expected
+    return type(value) is type(expected) and value == expected
+
+
+def _point_leaves(
+    node: Mapping, prefix: tuple[str, ...], by_path: Mapping[tuple[str, ...], Dimension], where: str
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every hyperparameter a point gives; an unknown name is an error."""
+    for key, value in node.items():
+        path = prefix + tuple(str(key).split("."))
+        if path in by_path:
+            yield path, value
+        elif isinstance(value, Mapping) and any(p[: len(path)] == path for p in by_path):
+            yield from _point_leaves(value, path, by_path, where)
+        else:
+            name = ".".join(path)
+            names = [".".join(p) for p in by_path]
+            hint = did_you_mean(name, names) or f" (hyperparameters: {', '.join(names)})"
+            raise ValidationError(where, name, f"is not a hyperparameter of the search space{hint}")
 
 
 # -- validation helpers --------------------------------------------------------------------------
