@@ -154,7 +154,7 @@ def _when(value: Any) -> str | None:
 def _history(value: Any) -> dict:
     history = _object(value)
     for name, series in history.items():
-        if not isinstance(series, list) or any(v is not None and _is_not_number(v) for v in series):
+        if not isinstance(series, list) or not all(v is None or isinstance(v, (int, float)) for v in series):
             raise _Bad(f"entry {shown(name)} is not a list of numbers")
     return history
 
@@ -264,14 +264,6 @@ class TrialRecord:
             return cls(**{"value": None, **_checked(data, RECORD_FIELDS)})
         except _Bad as exc:
             return str(exc)
-
-    @classmethod
-    def from_json(cls, data: Any) -> TrialRecord:
-        """The record in data; ValueError (saying what is wrong) if it is not one."""
-        record = cls.parse(data)
-        if isinstance(record, str):
-            raise ValueError(f"not a trial record: {record}")
-        return record
 
     def compact(self) -> dict:
         """The row of this trial in a run summary."""
@@ -408,9 +400,6 @@ class Journal:
 
     def records(self) -> list[TrialRecord]:
         return self.read()[0]
-
-    def ids(self) -> set[str]:
-        return {r.trial_id for r in self}
 
 
 def best(records: Iterable[TrialRecord], mode: str) -> TrialRecord | None:
