@@ -305,7 +305,7 @@ def test_bad_job_metadata_is_skipped_and_counted_once(local_project, tmp_path, m
 def test_bad_job_metadata_of_a_grid_task(tmp_path, panda):
     """Job metadata fetched from the server (real panda-client, local PanDA-compatible server): a job's
     metadata that is not JSON and a bad row are skipped with one warning for the task, also when the
-    task is read from the cache; NaN in a job's metadata is written as null by `tasks show --output`."""
+    task is read from the cache; NaN in a job's metadata is null in `tasks show --output` and `--json`."""
     from tests.test_grid import grid_project
     from tests.test_report_grid import _submit
 
@@ -329,6 +329,10 @@ def test_bad_job_metadata_of_a_grid_task(tmp_path, panda):
     assert shown.exit_code == 0, shown.output
     (row,) = strictjson.loads(Path("tasks.json").read_text())
     assert row["metastruct"][str(first.panda_id)]["duration_s"] is None
+    printed = run_cli("tasks", "show", "--jeditaskid", str(task_id), "--metadata", "--json")
+    assert printed.exit_code == 0, printed.output
+    (row,) = strictjson.loads(printed.stdout)
+    assert row["metastruct"][str(first.panda_id)]["trials"][0]["duration_s"] is None
 
 
 def test_an_append_after_a_line_cut_short_starts_a_line_of_its_own(tmp_path):
