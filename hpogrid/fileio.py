@@ -48,9 +48,11 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~mask
 
 
-def dump_json(obj: Any) -> str:
-    """The JSON text hpogrid stores: indented, key order kept, newline at the end."""
-    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+def dump_json(obj: Any, indent: int = 2) -> str:
+    """The JSON text hpogrid stores: indented, key order kept, newline at the end. Strict JSON: NaN and
+    infinities are a ValueError (values from trials go through hpogrid.results.jsonable first, which
+    makes them null)."""
+    return json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

@@ -57,7 +57,10 @@ def load_all(names: Sequence[str], load: Callable[[str], Any], what: str) -> dic
 
 
 def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+    """Print obj as strict JSON (NaN and infinities, as in a grid job's metadata, as null)."""
+    from hpogrid.results import jsonable
+
+    click.echo(json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str, width: int = 60) -> None:

@@ -71,16 +71,20 @@ def _save(path: Path, rows: list[dict], columns: list[str]) -> None:
     import csv
     import io
 
-    from hpogrid.fileio import write_atomic
+    from hpogrid.fileio import dump_json, write_atomic
+    from hpogrid.results import jsonable
 
+    rows = jsonable(rows)  # the server's datetimes as text; NaN and infinities in job metadata as null
     if path.suffix.lower() == ".json":
-        write_atomic(path, json.dumps(rows, indent=2, default=str) + "\n")
+        write_atomic(path, dump_json(rows))
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for r in rows:
-        writer.writerow([json.dumps(r[c], default=str) if isinstance(r[c], (dict, list)) else r[c] for c in columns])
+        writer.writerow(
+            [json.dumps(r[c], allow_nan=False) if isinstance(r[c], (dict, list)) else r[c] for c in columns]
+        )
     write_atomic(path, buffer.getvalue())
 
 

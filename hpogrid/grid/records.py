@@ -23,7 +23,7 @@ def remember(project, entry: dict) -> None:
     folder = project.path / GRID_DIR
     folder.mkdir(exist_ok=True)
     with open(folder / SUBMISSIONS, "a") as handle:
-        handle.write(json.dumps(entry) + "\n")
+        handle.write(json.dumps(entry, allow_nan=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 

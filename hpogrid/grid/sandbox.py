@@ -137,7 +137,7 @@ def job_project(project: Project) -> bytes:
         "scripts_digest": project.data.get("scripts_digest"),
         "configs": configs,
     }
-    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+    return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
 def members(project: Project) -> list[tuple[str, Path | bytes]]:

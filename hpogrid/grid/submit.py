@@ -163,7 +163,7 @@ def emulate(project: Project, request: RunRequest, folder: Path, inputs: list[Pa
     if inputs and not project.grid_config.get("inDS"):
         raise HpogridError("--input: the project's grid_config has no inDS for the files to stand in for")
     params, command, _ = plan(project, request, "emulated", archive.name, folder.as_uri())
-    (folder / "task_parameters.json").write_text(json.dumps(params, indent=1))
+    (folder / "task_parameters.json").write_text(json.dumps(params, indent=1, allow_nan=False))
     runs = []
     for seq in range(1, request.n_jobs + 1):
         log(f"job {seq}/{request.n_jobs}: {command.replace('%RNDM:0', str(seq))}")

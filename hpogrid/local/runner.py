@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,13 +64,22 @@ def runs_dir(project: Project) -> Path:
 
 
 def last_unfinished_run(project: Project) -> Path:
+    """The newest run that did not finish; a run whose summary cannot be read is passed over (said once)."""
     folder = runs_dir(project)
     candidates = sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []
     for run_dir in reversed(candidates):
-        summary = read_summary(run_dir)
+        try:
+            summary = read_summary(run_dir)
+        except ValueError as exc:
+            _warn(f"{exc}; run {run_dir.name} is not resumed")
+            continue
         if summary and summary.get("status") != "finished" and (run_dir / RAY_DIR).is_dir():
             return run_dir
     raise HpogridError(f"project '{project.name}' has no interrupted run to resume in {folder}")
+
+
+def _warn(text: str) -> None:
+    print(f"Warning: {text}", file=sys.stderr, flush=True)
 
 
 def load_points(path: Path, space: SearchSpace) -> list[dict]:
@@ -210,6 +220,9 @@ def run(project: Project, options: RunOptions) -> RunResult:
         run_dir = last_unfinished_run(project)
         previous = read_summary(run_dir) or {}
         run_id, start = run_dir.name, previous.get("start", now_iso())
+        warning = Journal(run_dir).read()[1].warning()  # those lines stay in the journal, after them go the new
+        if warning:
+            _warn(warning)
     else:
         run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         run_dir = runs_dir(project) / run_id
@@ -240,9 +253,10 @@ def run(project: Project, options: RunOptions) -> RunResult:
         if run_dir.is_dir():
             journal = Journal(run_dir)
             journal.sync()
-            records = journal.records()
-            # Ray ends fit() early, without an exception, on Ctrl-C: count what really finished
-            if status == "finished" and len({r.trial_id for r in records}) < total:
+            records, skipped = journal.read()
+            # Ray ends fit() early, without an exception, on Ctrl-C: count what really finished (the
+            # journal's bad lines too: they are trials that ended, not to be run again)
+            if status == "finished" and len({r.trial_id for r in records}) + skipped.count < total:
                 status = "interrupted"
             summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total, records)
         if started_ray:
@@ -336,7 +350,10 @@ def _quiet_ray_result_loading() -> None:
 
 def rewrite_summary(project: Project, run_dir: Path, status: str) -> dict:
     """The summary of a run from its journal as it is now (for a run ended from outside, e.g. preempted)."""
-    previous = read_summary(run_dir) or {}
+    try:
+        previous = read_summary(run_dir) or {}
+    except ValueError:  # rewritten from the journal
+        previous = {}
     records = Journal(run_dir).records()
     space = SearchSpace.parse(project.search_space)
     total = previous.get("num_trials", len(records))

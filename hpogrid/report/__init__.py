@@ -91,15 +91,14 @@ def export_mlflow(table, outputs: Outputs) -> str:
 
 def render(table, analysis: dict, outputs: Outputs) -> dict[Path, str]:
     """{path: text} of the asked-for files, in the order of FORMATS; nothing is written."""
-    import json
-
+    from hpogrid.fileio import dump_json
     from hpogrid.report import html
     from hpogrid.results import jsonable
 
     renderers = {
         "csv": (".csv", lambda: table.frame.to_csv(index=False)),
-        "json": (".json", lambda: json.dumps(_records(table), indent=1, ensure_ascii=False) + "\n"),
-        "summary": ("_summary.json", lambda: json.dumps(jsonable(analysis), indent=2, ensure_ascii=False) + "\n"),
+        "json": (".json", lambda: dump_json(_records(table), indent=1)),
+        "summary": ("_summary.json", lambda: dump_json(jsonable(analysis))),
         "html": (".html", lambda: html.report_page(table, analysis, outputs.title)),
         "pcp": ("_pcp.html", lambda: html.pcp_page(table, outputs.title + ": parallel coordinates")),
     }

@@ -9,6 +9,9 @@ Grid tasks of a project are those it submitted (projects/P/grid/submissions.json
 any age) and those named ``user.*.hpogrid.P.*`` (found in the server's listing, 90 days at most). The
 trials of a task in a final state are cached in projects/P/grid/report/, so a repeated report does
 not ask the server for them again (unless the task changed since).
+
+A bad record (in a journal, a summary, a job's metadata, the cache) never stops a report: it is left
+out, and each file (each task's job metadata) says once in a warning how many were and where the first is.
 """
 
 from __future__ import annotations
@@ -21,7 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from hpogrid.errors import HpogridError
-from hpogrid.results import FORMAT, SUMMARY_FILE, TRIALS_FILE, Journal, TrialRecord
+from hpogrid.results import (
+    FORMAT,
+    SUMMARY_FILE,
+    TRIALS_FILE,
+    Journal,
+    Skipped,
+    TrialRecord,
+    load_summary,
+    shown,
+    summary_fields,
+    summary_trials,
+    where,
+)
 
 FINAL_STATES = frozenset({"done", "finished", "failed", "broken", "aborted"})
 CACHE_DIR = "report"
@@ -39,6 +54,11 @@ class Trials:
     project: str | None = None
     warnings: list[str] = field(default_factory=list)
     _seen: set = field(default_factory=set, repr=False)
+
+    def note(self, *skipped: Skipped) -> None:
+        """Say once per file what it left out."""
+        unique = {id(s): s for s in skipped}.values()
+        self.warnings += [w for w in (s.warning() for s in unique) if w]
 
     def add(self, records: Iterable[TrialRecord]) -> int:
         """Add the records not seen before; returns how many were new."""
@@ -70,15 +90,26 @@ class GridQuery:
 
 
 # -- local runs --------------------------------------------------------------------------------------------
-def run_records(run_dir: Path) -> list[TrialRecord]:
-    """A run folder's trials: its journal, or the rows of its summary when only that is left."""
+def run_records(run_dir: Path, summary: tuple[dict, Skipped] | None = None) -> tuple[list[TrialRecord], Skipped]:
+    """A run folder's trials: its journal, or the rows of its summary (summary_file's, read when not
+    given) when only that is left; and what was left out of the file read."""
     journal = Journal(run_dir)
     if journal.path.is_file():
-        return journal.records()
-    summary_path = Path(run_dir) / SUMMARY_FILE
-    if summary_path.is_file():
-        return summary_records(_read_json(summary_path))
-    return []
+        return journal.read()
+    header, skipped = summary or summary_file(Path(run_dir) / SUMMARY_FILE)
+    return summary_records(header, skipped), skipped
+
+
+def summary_file(path: Path) -> tuple[dict, Skipped]:
+    """A summary file's fields (none when it is missing or cannot be read as one) and what was left out."""
+    skipped = Skipped(where(path))
+    if not path.is_file():
+        return {}, skipped
+    try:
+        return summary_fields(load_summary(path), skipped), skipped
+    except ValueError as exc:
+        skipped.unreadable = str(exc)
+        return {}, skipped
 
 
 def local(project, trials: Trials) -> None:
@@ -86,24 +117,25 @@ def local(project, trials: Trials) -> None:
 
     folder = runs_dir(project)
     for run_dir in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
-        records = run_records(run_dir)
+        records, skipped = run_records(run_dir)
         for record in records:
             record.source = {"kind": "local", "run": run_dir.name, **(record.source or {})}
+        trials.note(skipped)
         trials.add(records)
 
 
 # -- summaries and job metadata ----------------------------------------------------------------------------
-def summary_records(summary: dict, task: dict | None = None) -> list[TrialRecord]:
-    """The trials of a run summary or of a grid job's metadata (a summary plus "job")."""
+def summary_records(summary: dict, skipped: Skipped, task: dict | None = None, at: str = "") -> list[TrialRecord]:
+    """The trials of a run summary or of a grid job's metadata (a summary plus "job"), checked by
+    summary_fields: bad rows are counted in skipped (at: where the summary is in its file)."""
     job = summary.get("job") or {}
     extra_source = {k: job.get(k) for k in ("task", "job", "site") if job.get(k) is not None}
     if task:
         extra_source.setdefault("site", task.get("site"))
     if summary.get("duration_s") is not None:
         extra_source["task_time_s"] = summary["duration_s"]
-    records = []
-    for row in summary.get("trials") or []:
-        record = TrialRecord.from_json(row)
+    records = summary_trials(summary, skipped, at)
+    for record in records:
         source = dict(record.source or {})
         for key, value in extra_source.items():
             if source.get(key) is None:
@@ -111,7 +143,6 @@ def summary_records(summary: dict, task: dict | None = None) -> list[TrialRecord
         if job.get("kind") and "kind" not in source:
             source["kind"] = job["kind"]
         record.source = source
-        records.append(record)
     return records
 
 
@@ -124,41 +155,67 @@ def read_file(path: Path, mode: str | None = None) -> Trials:
     if path.is_dir():
         if not (path / TRIALS_FILE).is_file() and not (path / SUMMARY_FILE).is_file():
             raise HpogridError(f"{path}: not a run folder (it has no {TRIALS_FILE} or {SUMMARY_FILE})")
-        summary = _read_json(path / SUMMARY_FILE) if (path / SUMMARY_FILE).is_file() else {}
-        records = run_records(path)
+        summary, skipped = summary_file(path / SUMMARY_FILE)
+        records, left = run_records(path, (summary, skipped))
         for record in records:
             record.source = {"kind": "local", "run": path.name, **(record.source or {})}
-        return _trials_of(records, [summary] if summary else [], mode, path)
+        return _trials_of(records, [summary] if summary else [], mode, path, skipped, left)
     if path.suffix == ".jsonl":
-        records = Journal.from_file(path).records()
+        records, skipped = Journal.from_file(path).read()
         if not records:
-            raise HpogridError(f"{path}: holds no trial records (one JSON object per line, see `hpogrid report -h`)")
-        beside = path.parent / SUMMARY_FILE
-        return _trials_of(records, [_read_json(beside)] if beside.is_file() else [], mode, path)
+            why = f"; {skipped.warning()}" if skipped.count else " (one JSON object per line, see `hpogrid report -h`)"
+            raise HpogridError(f"{path}: holds no trial records{why}")
+        summary, beside = summary_file(path.parent / SUMMARY_FILE)
+        return _trials_of(records, [summary] if summary else [], mode, path, skipped, beside)
     data = _read_json(path)
-    summaries = list(_summaries_in(data))
-    if not summaries:
+    found = list(_metadata_in(data))
+    if not any(_is_summary(value) for _, value in found):
         raise HpogridError(
             f"{path}: not a results file: expected a run summary ({FORMAT}), a job's userJobMetadata.json, "
             "a trials.jsonl, or `hpogrid tasks show --metadata --output FILE.json`"
         )
-    records = [r for summary in summaries for r in summary_records(summary)]
-    return _trials_of(records, summaries, mode, path)
+    skipped = Skipped(where(path))
+    headers, records = [], []
+    for at, value in found:
+        header, trials = job_records(value, skipped, at)
+        headers += [header] if _is_summary(value) else []
+        records += trials
+    return _trials_of(records, headers, mode, path, skipped)
 
 
-def _summaries_in(data: Any) -> Iterable[dict]:
-    if isinstance(data, dict) and data.get("format") == FORMAT:
-        yield data
+def job_records(metadata: Any, skipped: Skipped, at: str, task: dict | None = None) -> tuple[dict, list[TrialRecord]]:
+    """The fields and trials of a job's metadata (or a run summary). Metadata that is not a JSON object
+    counts as a bad record; an object without trials has none (a job that failed before its run)."""
+    if not isinstance(metadata, dict):
+        skipped.add(at, f"the job's metadata {shown(metadata)} is not a JSON object")
+        return {}, []
+    header = summary_fields(metadata, skipped, at)
+    return header, summary_records(header, skipped, task, at)
+
+
+def _is_summary(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def _metadata_in(data: Any, at: str = "") -> Iterable[tuple[str, Any]]:
+    """(where, value) of the run summaries in a results file, and of the jobs' metadata that are not one."""
+    if _is_summary(data):
+        yield at, data
     elif isinstance(data, dict):  # {PandaID: metadata}
-        for value in data.values():
-            yield from _summaries_in(value)
+        for key, value in data.items():
+            if str(key).isdigit():
+                yield f"{at}[{key}]", value
+            else:
+                yield from _metadata_in(value, f"{at}[{key}]")
     elif isinstance(data, list):  # rows of `tasks show --output`, each with a metastruct
-        for row in data:
+        for index, row in enumerate(data):
             if isinstance(row, dict) and isinstance(row.get("metastruct"), dict):
-                yield from _summaries_in(row["metastruct"])
+                yield from _metadata_in(row["metastruct"], f"{at}[{index}].metastruct")
 
 
-def _trials_of(records: list[TrialRecord], summaries: list[dict], mode: str | None, path: Path) -> Trials:
+def _trials_of(
+    records: list[TrialRecord], summaries: list[dict], mode: str | None, path: Path, *skipped: Skipped
+) -> Trials:
     first = summaries[0] if summaries else {}
     metric = first.get("metric") or (records[0].metric if records else "loss")
     names = list(first.get("hyperparameters") or _names_in(records))
@@ -167,6 +224,7 @@ def _trials_of(records: list[TrialRecord], summaries: list[dict], mode: str | No
     trials.extra_metrics, trials.project = extras, first.get("project")
     if not mode and not first.get("mode"):
         trials.warnings.append(f"{path}: the file does not say min or max; sorted for min (use --mode max)")
+    trials.note(*skipped)
     trials.add(records)
     return trials
 
@@ -327,17 +385,24 @@ def grid(project, trials: Trials, query: GridQuery, gateway=None) -> None:
         task_id = int(row["jeditaskid"])
         entry = cache.get(task_id, trials)
         if entry and entry["row"].get("status") == row.get("status") and _same_time(entry["row"], row):
-            trials.add(TrialRecord.from_json(r) for r in entry["records"])
+            _add_entry(trials, entry)
             continue
         try:
             kind = (submitted.get(task_id) or {}).get("kind") or _kind(gateway, task_id)
-            records = task_records(gateway, row, kind, trials.metric, trials.mode)
+            records, skipped = task_records(gateway, row, kind, trials.metric, trials.mode)
         except HpogridError as exc:
             trials.warnings.append(f"task {task_id} left out: {exc}")
             continue
         if row.get("status") in FINAL_STATES:
-            cache.put(task_id, row, records, trials)
+            cache.put(task_id, row, records, trials, skipped.warning())
+        trials.note(skipped)
         trials.add(records)
+
+
+def _add_entry(trials: Trials, entry: dict) -> None:
+    """A cached task's trials, and the warning its job metadata gave when it was read."""
+    trials.warnings += [entry["warning"]] if entry.get("warning") else []
+    trials.add(entry["records"])
 
 
 def _add_cached(trials: Trials, cache: TaskCache, project, query: GridQuery, submitted: dict) -> None:
@@ -345,7 +410,7 @@ def _add_cached(trials: Trials, cache: TaskCache, project, query: GridQuery, sub
     entries = {task_id: cache.get(task_id, trials) for task_id in cache.task_ids()}
     rows = [entry["row"] for entry in entries.values() if entry]
     for row in project_tasks(rows, project, query, submitted):
-        trials.add(TrialRecord.from_json(r) for r in entries[int(row["jeditaskid"])]["records"])
+        _add_entry(trials, entries[int(row["jeditaskid"])])
 
 
 def _same_time(old: dict, new: dict) -> bool:
@@ -356,33 +421,40 @@ def _kind(gateway, task_id: int) -> str:
     return "idds" if "hpoWorkflow" in (gateway.task_params(task_id) or {}) else "prun"
 
 
-def task_records(gateway, row: dict, kind: str, metric: str, mode: str) -> list[TrialRecord]:
+def task_records(gateway, row: dict, kind: str, metric: str, mode: str) -> tuple[list[TrialRecord], Skipped]:
     """The trials of one task: its finished jobs' metadata; for iDDS tasks also the points the relay
-    knows a loss of but no job metadata has (the loss is the negated metric for mode max)."""
+    knows a loss of but no job metadata has (the loss is the negated metric for mode max). And what was
+    left out of the jobs' metadata (bad records), for one warning per task."""
     task_id = int(row["jeditaskid"])
+    skipped = Skipped(f"task {task_id}")
     records = []
     for panda_id, metadata in sorted(gateway.job_metadata(task_id).items()):
-        if not isinstance(metadata, dict):
-            continue
-        for record in summary_records(metadata, row):
+        for record in job_records(metadata, skipped, f" job {panda_id}", row)[1]:
             # the task and job are the server's: what a job wrote of itself may be wrong (emulated: task 0)
             kind_of = "idds" if kind == "idds" else "grid"
             record.source = {**record.source, "kind": kind_of, "task": task_id, "job": panda_id}
             records.append(record)
     if kind == "idds":
-        records += relay_records(gateway.hyperparameters(task_id), records, row, metric, mode)
-    return records
+        records += relay_records(gateway.hyperparameters(task_id), records, row, metric, mode, skipped)
+    return records, skipped
 
 
-def relay_records(points: list[dict], known: list[TrialRecord], row: dict, metric: str, mode: str) -> list[TrialRecord]:
+def relay_records(
+    points: list[dict], known: list[TrialRecord], row: dict, metric: str, mode: str, skipped: Skipped | None = None
+) -> list[TrialRecord]:
     """The relay's evaluated points no job metadata has, as trials of the project's metric: iDDS minimizes
-    a loss, which is the metric for mode min and the negated metric for mode max."""
+    a loss, which is the metric for mode min and the negated metric for mode max. Points that are not
+    {id, parameters: object, loss} are counted in skipped."""
     task_id = int(row["jeditaskid"])
     seen = [_canonical(flatten(r.config)) for r in known]
     out = []
-    for point in points:
+    for index, point in enumerate(points):
+        if not isinstance(point, dict) or not isinstance(point.get("parameters") or {}, dict):
+            if skipped is not None:
+                skipped.add(f" relay point {index + 1}", f"{shown(point)} is not an object with parameters")
+            continue
         loss, parameters = point.get("loss"), point.get("parameters") or {}
-        if not isinstance(loss, (int, float)) or _canonical(flatten(parameters)) in seen:
+        if _finite(loss) is None or _canonical(flatten(parameters)) in seen:
             continue
         out.append(
             TrialRecord(
@@ -395,6 +467,15 @@ def relay_records(points: list[dict], known: list[TrialRecord], row: dict, metri
             )
         )
     return out
+
+
+def _finite(value: Any) -> float | None:
+    """A finite number as a float, else None (no loss: NaN, infinite, not a number)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _canonical(flat: dict) -> str:
@@ -414,19 +495,37 @@ class TaskCache:
         return sorted(int(p.stem) for p in self.folder.glob("*.json") if p.stem.isdigit())
 
     def get(self, task_id: int, trials: Trials) -> dict | None:
+        """The entry of a task, its records as TrialRecords; None when there is none, it is stale, or
+        anything in it cannot be read (the task is then read from the server again)."""
         path = self.folder / f"{task_id}.json"
         try:
             entry = json.loads(path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
-        if not isinstance(entry, dict) or "records" not in entry or "row" not in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("row"), dict):
             return None
-        return entry if (entry.get("metric"), entry.get("mode")) == (trials.metric, trials.mode) else None
+        if str(entry["row"].get("jeditaskid")) != str(task_id) or not isinstance(entry.get("records"), list):
+            return None
+        if (entry.get("metric"), entry.get("mode")) != (trials.metric, trials.mode):
+            return None
+        records = [TrialRecord.parse(r) for r in entry["records"]]
+        if any(isinstance(r, str) for r in records) or not isinstance(entry.get("warning"), (str, type(None))):
+            return None
+        return {**entry, "records": records}
 
-    def put(self, task_id: int, row: dict, records: list[TrialRecord], trials: Trials) -> None:
+    def put(
+        self, task_id: int, row: dict, records: list[TrialRecord], trials: Trials, warning: str | None = None
+    ) -> None:
         from hpogrid.fileio import write_json_atomic
+        from hpogrid.results import jsonable
 
         # the server's rows may hold datetimes and other non-JSON values (shown as text)
-        keep = json.loads(json.dumps({k: v for k, v in row.items() if k != "metastruct"}, default=str))
-        entry = {"metric": trials.metric, "mode": trials.mode, "row": keep, "records": [r.to_json() for r in records]}
+        keep = jsonable({k: v for k, v in row.items() if k != "metastruct"})
+        entry = {
+            "metric": trials.metric,
+            "mode": trials.mode,
+            "row": keep,
+            "records": [r.to_json() for r in records],
+            "warning": warning,
+        }
         write_json_atomic(self.folder / f"{task_id}.json", entry)
