@@ -216,3 +216,48 @@ def test_command_lines(base, command, tokens):
     if "--debug" in tokens:
         tokens = [t for t in tokens if t != "--debug"]  # --debug shows tracebacks by design
     check(base, *command, *tokens)
+
+
+GOOD_RECORD = {
+    "trial_id": "t_00001",
+    "config": {"lr": 0.01, "opt": "adam"},
+    "metric": "loss",
+    "value": 0.5,
+    "status": "terminated",
+    "iterations": 3,
+    "extra": {"accuracy": 0.9},
+    "history": {"iteration": [1, 2, 3], "loss": [0.9, 0.7, 0.5]},
+    "duration_s": 1.5,
+}
+
+
+def mostly(usual: st.SearchStrategy, odd: st.SearchStrategy, ratio: int = 4) -> st.SearchStrategy:
+    """usual about ratio times as often as odd."""
+    return st.one_of(*[usual] * ratio, odd)
+
+
+@st.composite
+def journal_line(draw) -> bytes:
+    """A trial record with fields replaced, removed or added, or a line that is no record at all."""
+    record = json.loads(json.dumps(GOOD_RECORD))
+    record["trial_id"] = f"t_{draw(st.integers(0, 10**6)):05d}"
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from(paths(record)))
+        parent = record
+        for key in path[:-1]:
+            parent = parent[key]
+        if draw(st.booleans()):
+            parent[path[-1]] = draw(NUMBER | JSON_VALUE)
+        else:
+            del parent[path[-1]]
+    text = json_text(record).encode()
+    return draw(mostly(st.just(text), st.binary(max_size=40) | st.just(text[: len(text) // 2]), 3))
+
+
+@PROPERTY
+@given(lines=st.lists(journal_line(), min_size=1, max_size=8), extra=st.sampled_from([[], ["--analyze"]]))
+def test_report_of_a_generated_journal(base, tmp_path, lines, extra):
+    """report FILE on generated records: exit 0 with the good ones, or 2 when none is good; never a bug."""
+    path = tmp_path / "trials.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    check(base, "report", str(path), "--mode", "min", *extra)
