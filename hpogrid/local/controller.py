@@ -63,6 +63,11 @@ def user_metrics(flat: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(flat.items()) if k.split("/")[0] not in RAY_KEYS}
 
 
+def printable(name: str) -> str:
+    """A name the trial chose, with control characters and newlines escaped (messages are one line)."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
 def not_a_number(value: Any) -> bool:
     """True unless value is a real number (NaN and infinities are numbers: they are recorded as null)."""
     return not isinstance(value, numbers.Real) or isinstance(value, bool)
@@ -81,7 +86,9 @@ def result_problem(rules: TrialRules, result: dict[str, Any], flat: dict[str, An
     whether it stops the run; None if nothing."""
     missing = object()
     if result.get(rules.metric, flat.get(rules.metric, missing)) is missing:
-        names = ", ".join(user_metrics(flat)) or "no metrics of its own"
+        names = ", ".join(map(printable, user_metrics(flat)))
+        if not names:
+            return f"reported no metrics of its own, not the metric '{rules.metric}'", True
         return f"reported {names} but not the metric '{rules.metric}'", True
     for kind, name in [("metric", rules.metric), *(("stop criterion", s) for s in rules.stop if s != rules.metric)]:
         value = result.get(name, flat.get(name, missing))

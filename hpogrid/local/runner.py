@@ -362,7 +362,7 @@ def metric_fix(project: Project, reported: dict[str, Any]) -> str:
 
     hpo, name = project.hpo_config, shlex.quote(project.name)
     report = f"report '{hpo['metric']}' from the training script"
-    numbers = [k for k, v in reported.items() if not not_a_number(v)]
+    numbers = [k for k, v in reported.items() if not not_a_number(v) and k.isprintable()]
     if not numbers:
         return report
     metric = difflib.get_close_matches(hpo["metric"], numbers, n=1, cutoff=0)[0]
