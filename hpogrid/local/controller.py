@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import reprlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -77,19 +78,19 @@ def describe(value: Any) -> str:
     """A value for a one-line message: its type and a short repr."""
     if value is None:
         return "None"
-    text = " ".join(repr(value).split())
+    text = " ".join(reprlib.repr(value).split())  # a huge list or string is not written out
     return f"a {type(value).__name__} ({text if len(text) <= 40 else text[:37] + '...'})"
 
 
 def result_problem(rules: TrialRules, result: dict[str, Any], flat: dict[str, Any]) -> tuple[str, bool] | None:
     """What is wrong with a trial's result (as reported, and flattened as Ray's schedulers see it), and
-    whether it stops the run; None if nothing."""
-    missing = object()
+    whether it stops the run; None if nothing. A result without metrics of the trial's own (e.g. only
+    done=True) is no report, as for Ray."""
+    missing, reported = object(), user_metrics(flat)
+    if not reported:
+        return None
     if result.get(rules.metric, flat.get(rules.metric, missing)) is missing:
-        names = ", ".join(map(printable, user_metrics(flat)))
-        if not names:
-            return f"reported no metrics of its own, not the metric '{rules.metric}'", True
-        return f"reported {names} but not the metric '{rules.metric}'", True
+        return f"reported {', '.join(map(printable, reported))} but not the metric '{rules.metric}'", True
     for kind, name in [("metric", rules.metric), *(("stop criterion", s) for s in rules.stop if s != rules.metric)]:
         value = result.get(name, flat.get(name, missing))
         if value is not missing and not_a_number(value):
