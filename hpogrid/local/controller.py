@@ -144,7 +144,7 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
         def _process_trial_result(self, trial: Trial, result: dict[str, Any]) -> str | None:
             if rules is None:
                 return super()._process_trial_result(trial, result)
-            if rules.failure is not None or trial.status != Trial.RUNNING:
+            if rules.failure is not None or trial.status == Trial.ERROR:
                 return TrialScheduler.STOP  # the run is being stopped, or an earlier result failed the trial
             flat = flatten_dict(result)
             problem = None if RESULT_DUPLICATE in result else result_problem(rules, result, flat)
@@ -167,14 +167,9 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
                 if seconds > rules.timeout:
                     self._hpogrid_fail(running[key], rules.timeout_reason(), retry=True, kill=True)
 
-        def _hpogrid_actor(self, trial: Trial) -> Any:
-            """The Ray actor running a trial, if it has one."""
-            live = self._actor_manager._live_actors_to_ray_actors_resources.get(self._trial_to_actor.get(trial))
-            return live[0] if live else None
-
         def _hpogrid_fail(self, trial: Trial, reason: str, retry: bool, kill: bool) -> None:
             """Fail a trial as if it had raised `reason`; kill: end its actor now (it may never answer)."""
-            actor = self._hpogrid_actor(trial) if kill else None
+            actor = trial.temporary_state.ray_actor if kill else None
             if not retry:
                 trial.max_failures = 0
             self._process_trial_failure(trial, exception=TuneError(reason))
@@ -183,7 +178,7 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
 
         def _hpogrid_stop_run(self) -> None:
             """End the search and every other trial now: their results would be of no use."""
-            actors = [self._hpogrid_actor(t) for t in self._trials if t.status in (Trial.PENDING, Trial.RUNNING)]
+            actors = [t.temporary_state.ray_actor for t in self._running_trials]
             self._reuse_actors = False  # no actor of theirs is kept for a next trial
             self.request_stop_experiment()
             self._stop_experiment_if_needed()
