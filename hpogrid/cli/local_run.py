@@ -45,6 +45,10 @@ def local_run(project: str, resume: bool, address: str | None, search_points: Pa
         raise click.UsageError("--search_points cannot be combined with --resume")
     result = run(loaded, RunOptions(resume=resume, address=address, search_points=points, quiet=quiet, retries=retries))
     summary = result.summary
+    if summary["status"] == "failed":  # the trials report something else than the config's metric
+        from hpogrid.errors import HpogridError
+
+        raise HpogridError(f"local_run: {summary['error']}")
     counts = summary["counts"]
     click.echo(
         f"Run {summary['run_id']} {summary['status']}: {sum(counts.values())} of {summary['num_trials']} trials "

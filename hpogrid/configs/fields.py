@@ -62,6 +62,8 @@ class Field:
     # -- command line ---------------------------------------------------------------------------
     def from_cli(self, text: str, where: str) -> Any:
         """Turn the text of a command-line option into a JSON value (not yet validated)."""
+        if self.nullable and text in ("", "none", "null"):
+            return None  # unset: e.g. --trial_timeout none
         if self.kind == "int":
             try:
                 return int(text)
@@ -80,8 +82,6 @@ class Field:
             else:
                 parts = str(text).split(",")
             return [p.strip() for p in parts if p.strip()]
-        if self.nullable and text in ("", "none", "null"):
-            return None
         return text
 
     # -- validation -------------------------------------------------------------------------------

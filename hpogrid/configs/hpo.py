@@ -8,6 +8,7 @@ from hpogrid.errors import ValidationError, did_you_mean
 
 KIND = "hpo_config"
 RESOURCE_KEYS = ("cpu", "gpu")
+MAX_TRIAL_TIMEOUT = 366 * 24 * 3600  # a year: more is a typo
 
 
 def _stop_problem(stop: dict) -> str | None:
@@ -48,6 +49,16 @@ FIELDS = (
     ),
     Field("num_trials", "int", "number of trials (search points)", default=100, minimum=1),
     Field("max_concurrent", "int", "trials run at the same time", default=3, minimum=1),
+    Field(
+        "trial_timeout",
+        "number",
+        "seconds a trial may run; one running longer is stopped and recorded as failed (default: no limit)",
+        nullable=True,
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=MAX_TRIAL_TIMEOUT,
+        metavar="SECONDS",
+    ),
     Field(
         "log_dir",
         "str",

@@ -1,4 +1,5 @@
-"""How hpogrid has Ray Tune's trial controller run: trial resources without placement groups.
+"""How hpogrid has Ray Tune's trial controller run: trial resources without placement groups, and
+hpogrid's checks of every trial (what it reports, how long it runs).
 
 Ray Tune reserves each trial's resources with a placement group, asked for before the trial starts
 and removed when a cached actor takes the trial instead (actor reuse) or the run ends. Ray 2.60 loses
@@ -13,6 +14,17 @@ round trip less per trial.
 The controller also looks each trial's trainable up once per run instead of twice per trial in
 Ray's key-value store (two GCS round trips and an unpickling each time).
 
+Checks (`TrialRules`), made in the driver as each result arrives, before Ray's scheduler, searcher
+or stop criteria see it (they would fail on a missing or non-numeric metric, or record nothing):
+  * a result without the optimized metric stops the whole run (the config names a metric the
+    training script does not report): that trial is failed, the others are stopped, and
+    `TrialRules.failure` says why and how to fix the config;
+  * a metric or stop criterion that is not a number fails that trial (`error`), and the run goes on;
+  * a trial running longer than `timeout` seconds (from the end of its setup, summed over the times a
+    scheduler paused it) is failed and its actor killed at once, even when it never reports or is
+    stuck in C code.
+A failed trial is handled as one that raised: retried with --retries, else recorded as `error`.
+
 Ray Tune sets its own SIGINT and SIGUSR1 handlers just before it makes the controller; `on_start`,
 called then, lets a caller put its own back (a grid job keeps SIGUSR1 as preemption).
 """
@@ -20,25 +32,158 @@ called then, lets a caller put its own back (a grid job keeps SIGUSR1 as preempt
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import numbers
+import reprlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class TrialRules:
+    """What the controller checks of every trial; `failure` is set when it stops the run.
+
+    fix: given the metrics a trial reported (name -> value), how to fix the config (text).
+    """
+
+    metric: str
+    stop: tuple[str, ...] = ()
+    timeout: float | None = None
+    fix: Callable[[dict[str, Any]], str] | None = None
+    failure: str | None = None
+
+    def timeout_reason(self) -> str:
+        return f"trial exceeded trial_timeout of {self.timeout:g} s"
+
+
+def user_metrics(flat: dict[str, Any]) -> dict[str, Any]:
+    """The metrics of a flattened result that the trial reported itself (not Ray's own keys)."""
+    from hpogrid.local.recorder import RAY_KEYS
+
+    return {k: v for k, v in sorted(flat.items()) if k.split("/")[0] not in RAY_KEYS}
+
+
+def printable(name: str) -> str:
+    """A name the trial chose, with control characters and newlines escaped (messages are one line)."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
+def not_a_number(value: Any) -> bool:
+    """True unless value is a real number (NaN and infinities are numbers: they are recorded as null)."""
+    return not isinstance(value, numbers.Real) or isinstance(value, bool)
+
+
+def describe(value: Any) -> str:
+    """A value for a one-line message: its type and a short repr."""
+    if value is None:
+        return "None"
+    text = " ".join(reprlib.repr(value).split())  # a huge list or string is not written out
+    return f"a {type(value).__name__} ({text if len(text) <= 40 else text[:37] + '...'})"
+
+
+def result_problem(rules: TrialRules, result: dict[str, Any], flat: dict[str, Any]) -> tuple[str, bool] | None:
+    """What is wrong with a trial's result (as reported, and flattened as Ray's schedulers see it), and
+    whether it stops the run; None if nothing. A result without metrics of the trial's own (e.g. only
+    done=True) is no report, as for Ray."""
+    missing, reported = object(), user_metrics(flat)
+    if not reported:
+        return None
+    if result.get(rules.metric, flat.get(rules.metric, missing)) is missing:
+        return f"reported {', '.join(map(printable, reported))} but not the metric '{rules.metric}'", True
+    for kind, name in [("metric", rules.metric), *(("stop criterion", s) for s in rules.stop if s != rules.metric)]:
+        value = result.get(name, flat.get(name, missing))
+        if value is not missing and not_a_number(value):
+            return f"{kind} '{name}' is {describe(value)}, not a number", False
+    return None
+
+
+class TrialClock:
+    """Seconds each trial has been running (from the end of its setup until it stops), summed over
+    the times a scheduler paused it. Keys are (trial id, failures so far): a retry starts from 0."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic):
+        self.now = now
+        self.used: dict[tuple[str, int], float] = {}
+        self.since: dict[tuple[str, int], float] = {}
+
+    def tick(self, running: Iterable[tuple[str, int]]) -> dict[tuple[str, int], float]:
+        """Note which trials run now; the seconds each of them has run."""
+        now, running = self.now(), set(running)
+        for key in [k for k in self.since if k not in running]:
+            self.used[key] = self.used.get(key, 0.0) + now - self.since.pop(key)
+        for key in running:
+            self.since.setdefault(key, now)
+        return {key: self.used.get(key, 0.0) + now - self.since[key] for key in running}
 
 
 @contextlib.contextmanager
-def hpogrid_controller(on_start: Callable[[], None] | None = None) -> Iterator[None]:
+def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialRules | None = None) -> Iterator[None]:
     """Within the block, Tuner.fit() and Tuner.restore().fit() use the controller described above;
-    on_start() runs as each fit makes it."""
+    on_start() runs as each fit makes it; rules (if given) are checked."""
+    import ray
     import ray.tune.experiment.trial as trial_module
     import ray.tune.tune as tune_module
     from ray.air.execution.resources.fixed import FixedResourceManager
+    from ray.tune.error import TuneError
     from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.experiment import Trial
     from ray.tune.registry import get_trainable_cls
+    from ray.tune.result import RESULT_DUPLICATE
+    from ray.tune.schedulers import TrialScheduler
+    from ray.tune.utils import flatten_dict
 
     class Controller(TuneController):
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("resource_manager_factory", FixedResourceManager)
             super().__init__(*args, **kwargs)
+            self._hpogrid_clock = TrialClock()
             if on_start is not None:
                 on_start()
+
+        def _process_trial_result(self, trial: Trial, result: dict[str, Any]) -> str | None:
+            if rules is None:
+                return super()._process_trial_result(trial, result)
+            if rules.failure is not None or trial.status == Trial.ERROR:
+                return TrialScheduler.STOP  # the run is being stopped, or an earlier result failed the trial
+            flat = flatten_dict(result)
+            problem = None if RESULT_DUPLICATE in result else result_problem(rules, result, flat)
+            if problem is None:
+                return super()._process_trial_result(trial, result)
+            reason, stops_run = problem
+            self._hpogrid_fail(trial, reason, retry=not stops_run, kill=False)
+            if stops_run:
+                fix = rules.fix(user_metrics(flat)) if rules.fix else ""
+                rules.failure = f"trial {trial.trial_id} {reason}" + (f": {fix}" if fix else "")
+                self._hpogrid_stop_run()
+            return TrialScheduler.STOP
+
+        def on_step_end(self) -> None:
+            super().on_step_end()
+            if rules is None or not rules.timeout:
+                return
+            running = {(t.trial_id, t.run_metadata.num_failures): t for t in self._running_trials}
+            for key, seconds in self._hpogrid_clock.tick(running).items():
+                if seconds > rules.timeout:
+                    self._hpogrid_fail(running[key], rules.timeout_reason(), retry=True, kill=True)
+
+        def _hpogrid_fail(self, trial: Trial, reason: str, retry: bool, kill: bool) -> None:
+            """Fail a trial as if it had raised `reason`; kill: end its actor now (it may never answer)."""
+            actor = trial.temporary_state.ray_actor if kill else None
+            if not retry:
+                trial.max_failures = 0
+            self._process_trial_failure(trial, exception=TuneError(reason))
+            if actor is not None:
+                ray.kill(actor)
+
+        def _hpogrid_stop_run(self) -> None:
+            """End the search and every other trial now: their results would be of no use."""
+            actors = [t.temporary_state.ray_actor for t in self._running_trials]
+            self._reuse_actors = False  # no actor of theirs is kept for a next trial
+            self.request_stop_experiment()
+            self._stop_experiment_if_needed()
+            for actor in filter(None, actors):
+                ray.kill(actor)
 
     trainables: dict[str, type] = {}
 

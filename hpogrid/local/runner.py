@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
 import json
 import logging
+import math
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hpogrid._version import __version__
-from hpogrid.errors import HpogridError
+from hpogrid.errors import HpogridError, printable
 from hpogrid.project import Project
 from hpogrid.results import Journal, TrialRecord, now_iso, read_summary, summarize, write_summary
 from hpogrid.space.model import SearchSpace
@@ -73,13 +77,19 @@ def last_unfinished_run(project: Project) -> Path:
         except ValueError as exc:
             _warn(f"{exc}; run {run_dir.name} is not resumed")
             continue
+        if summary and summary.get("status") == "failed":
+            raise HpogridError(
+                f"local_run --resume: the last run of project '{project.name}' ({run_dir.name}) failed and "
+                f"cannot be resumed, as its search keeps the config it started with; start a new run with  "
+                f"hpogrid local_run {project.name}  (it failed as {summary.get('error') or 'its summary.json says'})"
+            )
         if summary and summary.get("status") != "finished" and (run_dir / RAY_DIR).is_dir():
             return run_dir
     raise HpogridError(f"project '{project.name}' has no interrupted run to resume in {folder}")
 
 
 def _warn(text: str) -> None:
-    print(f"Warning: {text}", file=sys.stderr, flush=True)
+    print(f"Warning: {printable(text)}", file=sys.stderr, flush=True)
 
 
 def load_points(path: Path, space: SearchSpace) -> list[dict]:
@@ -201,8 +211,12 @@ def _cluster_token_available() -> bool:
 
 
 def run(project: Project, options: RunOptions) -> RunResult:
-    """Run (or resume) the project's HPO; returns the run directory, summary and records."""
-    from hpogrid.local.controller import hpogrid_controller
+    """Run (or resume) the project's HPO; returns the run directory, summary and records.
+
+    A run whose trials do not report hpo_config.metric is stopped at the first such result: its
+    summary has status 'failed' and an 'error' saying how to fix the config.
+    """
+    from hpogrid.local.controller import TrialRules, hpogrid_controller
     from hpogrid.local.trainable import RUN_DIR_VARIABLE, ModelLocator, make_trainable
 
     hpo, model = project.hpo_config, project.model_config
@@ -237,14 +251,17 @@ def run(project: Project, options: RunOptions) -> RunResult:
 
     status, total = "interrupted", planned_trials(space, hpo)[1]
     made_runs = not run_dir.parent.exists()
+    rules = TrialRules(
+        hpo["metric"], tuple(hpo["stop"]), hpo.get("trial_timeout"), lambda reported: metric_fix(project, reported)
+    )
     try:
         run_dir.mkdir(parents=True, exist_ok=options.resume)  # once Ray is there: a failed start leaves nothing
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
         _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records())
         _quiet_ray_result_loading()
-        with hpogrid_controller(options.on_start):
+        with hpogrid_controller(options.on_start, rules):
             tuner.fit()
-        status = "finished"
+        status = "failed" if rules.failure else "finished"
     except BaseException:
         if not options.resume:
             _discard_if_empty(run_dir, made_runs)
@@ -258,7 +275,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
             # journal's bad lines too: they are trials that ended, not to be run again)
             if status == "finished" and len({r.trial_id for r in records}) + skipped.count < total:
                 status = "interrupted"
-            summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total, records)
+            summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total, records, rules.failure)
         if started_ray:
             import ray
 
@@ -335,16 +352,21 @@ def _tuner(
 
 
 def _quiet_ray_result_loading() -> None:
-    """Ray logs a FileNotFoundError per trial at the end when its own loggers are off: harmless."""
+    """Ray logs a FileNotFoundError per trial at the end when its own loggers are off: harmless; and
+    which trials did not complete, which the records and the summary say."""
+    dropped = ("Could not fetch metrics", "Failed to fetch metrics", "Trials did not complete")
 
     class _Drop(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            return (
-                "Could not fetch metrics" not in record.getMessage()
-                and "Failed to fetch metrics" not in record.getMessage()
-            )
+            return not any(text in record.getMessage() for text in dropped)
 
-    for name in ("ray.tune.result_grid", "ray.tune.analysis.experiment_analysis", "ray.tune.tuner", "ray.tune"):
+    for name in (
+        "ray.tune.result_grid",
+        "ray.tune.analysis.experiment_analysis",
+        "ray.tune.tuner",
+        "ray.tune",
+        "ray.tune.tune",
+    ):
         logging.getLogger(name).addFilter(_Drop())
 
 
@@ -357,12 +379,53 @@ def rewrite_summary(project: Project, run_dir: Path, status: str) -> dict:
     records = Journal(run_dir).records()
     space = SearchSpace.parse(project.search_space)
     total = previous.get("num_trials", len(records))
+    error = previous.get("error") if status != "finished" else None
     return _write(
-        project, space, run_dir, run_dir.name, status, previous.get("start", now_iso()), now_iso(), total, records
+        project,
+        space,
+        run_dir,
+        run_dir.name,
+        status,
+        previous.get("start", now_iso()),
+        now_iso(),
+        total,
+        records,
+        error,
     )
 
 
-def _write(project, space, run_dir, run_id, status, start, end, total, records: list[TrialRecord]) -> dict:
+def metric_fix(project: Project, reported: dict[str, Any]) -> str:
+    """How to make the project's hpo_config name a metric its trials report (reported: name -> value)."""
+    from hpogrid.local.controller import not_a_number
+
+    hpo, name = project.hpo_config, shlex.quote(project.name)
+    report = f"report '{hpo['metric']}' from the training script"
+    numbers = [k for k, v in reported.items() if not not_a_number(v) and k.isprintable()]
+    if not numbers:
+        return report
+    metric = difflib.get_close_matches(hpo["metric"], numbers, n=1, cutoff=0)[0]
+    options = f"--metric {shlex.quote(metric)}"
+    if metric in hpo["extra_metrics"]:
+        rest = ",".join(m for m in hpo["extra_metrics"] if m != metric)
+        options += f" --extra_metrics {shlex.quote(rest)}"
+    source = project.data.get("sources", {}).get("hpo_config") or "defaults"
+    if os.sep in source:  # a JSON file
+        file = shlex.quote(source)
+        fix = f'set "metric": "{metric}" in {file}, then  hpogrid project update {name} --hpo_config {file}'
+    else:
+        config = source if source not in ("defaults", "inline") else f"{project.name}_hpo"
+        action = "update" if config == source else "create"
+        config = shlex.quote(config)
+        fix = (
+            f"set it with  hpogrid hpo_config {action} {config} {options} && "
+            f"hpogrid project update {name} --hpo_config {config}"
+        )
+    return f"{fix}  (or {report})"
+
+
+def _write(
+    project, space, run_dir, run_id, status, start, end, total, records: list[TrialRecord], error: str | None = None
+) -> dict:
     hpo = project.hpo_config
     summary = summarize(
         records,
@@ -379,13 +442,15 @@ def _write(project, space, run_dir, run_id, status, start, end, total, records: 
         end=end,
         hpogrid_version=__version__,
     )
+    if error:
+        summary["error"] = error  # why the run failed
     write_summary(run_dir, summary)
     return summary
 
 
 def best_table(records: list[TrialRecord], mode: str, top: int = 5) -> tuple[list[str], list[list]]:
     """Headers and rows of the best trials, for the final table."""
-    scored = [r for r in records if isinstance(r.value, (int, float))]
+    scored = [r for r in records if isinstance(r.value, (int, float)) and math.isfinite(r.value)]
     scored.sort(key=lambda r: r.value, reverse=mode == "max")
     rows = [[r.trial_id, r.value, r.status, r.iterations, json.dumps(r.config)] for r in scored[:top]]
     return ["TRIAL", "VALUE", "STATUS", "ITERATIONS", "CONFIG"], rows
