@@ -435,8 +435,20 @@ def assert_one_error_line(stderr: str) -> None:
 
 
 def test_enough_cases():
-    assert len(CASES) >= 40
-    assert len({c[0] for c in CASES}) == len(CASES)
+    """At least 150 distinct malformed inputs across configs, spaces, CLI options, parameter values,
+    search points (test_bad_params), results files (test_bad_records) and output paths (test_report)."""
+    from tests import test_bad_params, test_bad_records
+
+    tables = {
+        "cli": CASES,
+        "params": test_bad_params.CASES,
+        "journal": test_bad_records.JOURNAL_CASES,
+        "summary": test_bad_records.SUMMARY_CASES,
+        "metadata": test_bad_records.METADATA_CASES,
+    }
+    for cases in tables.values():
+        assert len({c[0] for c in cases}) == len(cases), "a case id is used twice"
+    assert sum(len(cases) for cases in tables.values()) >= 150
 
 
 def test_debug_shows_traceback(hpogrid):
