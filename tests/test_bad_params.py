@@ -270,22 +270,14 @@ def test_optuna_sampler_table_matches_the_installed_optuna():
 def test_rules_accept_the_library_defaults():
     """The default of every checked argument of every scheduler passes its rule (a rule that refused
     a library's own default would be wrong)."""
-    import importlib
-
     from hpogrid.catalog import SCHEDULERS
+    from tests.test_cli_basics import library_signature
 
-    classes = {
-        "asynchyperband": "ray.tune.schedulers:AsyncHyperBandScheduler",
-        "hyperband": "ray.tune.schedulers:HyperBandScheduler",
-        "bohbhyperband": "ray.tune.schedulers:HyperBandForBOHB",
-        "median": "ray.tune.schedulers:MedianStoppingRule",
-        "pbt": "ray.tune.schedulers:PopulationBasedTraining",
-        "pb2": "ray.tune.schedulers.pb2:PB2",
-    }
-    for name, where in classes.items():
-        module, _, attribute = where.partition(":")
-        signature = inspect.signature(getattr(importlib.import_module(module), attribute))
-        for key, rule in SCHEDULERS[name].params.items():
+    for name, scheduler in SCHEDULERS.items():
+        if not scheduler.params:
+            continue
+        signature = library_signature(name)
+        for key, rule in scheduler.params.items():
             default = signature.parameters[key].default
             if default is not None and default is not inspect.Parameter.empty:
                 value = list(default) if isinstance(default, tuple) else default

@@ -127,37 +127,45 @@ def test_readme_documents_every_config_field_and_method():
         assert f"| `{method}` |" in readme
 
 
+# the library class behind each algorithm and scheduler that takes parameters
+LIBRARY_CLASSES = {
+    "bayesian": "ray.tune.search.bayesopt:BayesOptSearch",
+    "hyperopt": "ray.tune.search.hyperopt:HyperOptSearch",
+    "skopt": "skopt:Optimizer",
+    "bohb": "ray.tune.search.bohb:TuneBOHB",
+    "ax": "ray.tune.search.ax:AxSearch",
+    "optuna": "ray.tune.search.optuna:OptunaSearch",
+    "nevergrad": "ray.tune.search.nevergrad:NevergradSearch",
+    "asynchyperband": "ray.tune.schedulers:AsyncHyperBandScheduler",
+    "hyperband": "ray.tune.schedulers:HyperBandScheduler",
+    "bohbhyperband": "ray.tune.schedulers:HyperBandForBOHB",
+    "median": "ray.tune.schedulers:MedianStoppingRule",
+    "pbt": "ray.tune.schedulers:PopulationBasedTraining",
+    "pb2": "ray.tune.schedulers.pb2:PB2",
+}
+
+
+def library_signature(name: str):
+    """The constructor signature of the library class behind an algorithm or scheduler."""
+    import importlib
+    import inspect
+
+    module, _, attribute = LIBRARY_CLASSES[name].partition(":")
+    return inspect.signature(getattr(importlib.import_module(module), attribute))
+
+
 @pytest.mark.parametrize("kind", ["algorithm", "scheduler"])
 def test_param_keys_are_accepted_by_the_libraries(kind):
     """Every key hpogrid lets through algorithm_param/scheduler_param is a real constructor argument."""
-    import inspect
-
     from hpogrid.catalog import ALGORITHMS, SCHEDULERS
 
-    classes = {
-        "bayesian": "ray.tune.search.bayesopt:BayesOptSearch",
-        "hyperopt": "ray.tune.search.hyperopt:HyperOptSearch",
-        "skopt": "skopt:Optimizer",
-        "bohb": "ray.tune.search.bohb:TuneBOHB",
-        "ax": "ray.tune.search.ax:AxSearch",
-        "optuna": "ray.tune.search.optuna:OptunaSearch",
-        "nevergrad": "ray.tune.search.nevergrad:NevergradSearch",
-        "asynchyperband": "ray.tune.schedulers:AsyncHyperBandScheduler",
-        "hyperband": "ray.tune.schedulers:HyperBandScheduler",
-        "bohbhyperband": "ray.tune.schedulers:HyperBandForBOHB",
-        "median": "ray.tune.schedulers:MedianStoppingRule",
-        "pbt": "ray.tune.schedulers:PopulationBasedTraining",
-        "pb2": "ray.tune.schedulers.pb2:PB2",
-    }
     # hpogrid's own names, mapped onto the library's arguments by hpogrid.local
     translated = {("optuna", "sampler_param"), ("nevergrad", "optimizer_param")}
-    import importlib
 
     for name, spec in (ALGORITHMS if kind == "algorithm" else SCHEDULERS).items():
         if not spec.params:
             continue
-        module, _, attribute = classes[name].partition(":")
-        accepted = set(inspect.signature(getattr(importlib.import_module(module), attribute)).parameters)
+        accepted = set(library_signature(name).parameters)
         for key in spec.params:
             if (name, key) not in translated:
-                assert key in accepted, f"{kind} {name}: {key} is not an argument of {classes[name]}"
+                assert key in accepted, f"{kind} {name}: {key} is not an argument of {LIBRARY_CLASSES[name]}"
