@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hpogrid.errors import printable
+
 
 @dataclass
 class TrialRules:
@@ -62,11 +64,6 @@ def user_metrics(flat: dict[str, Any]) -> dict[str, Any]:
     from hpogrid.local.recorder import RAY_KEYS
 
     return {k: v for k, v in sorted(flat.items()) if k.split("/")[0] not in RAY_KEYS}
-
-
-def printable(name: str) -> str:
-    """A name the trial chose, with control characters and newlines escaped (messages are one line)."""
-    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
 
 
 def not_a_number(value: Any) -> bool:
