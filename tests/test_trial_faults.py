@@ -4,9 +4,12 @@ not a number fails that trial only; a trial past hpo_config.trial_timeout is end
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -320,6 +323,69 @@ def test_a_trial_past_its_timeout_is_ended(ray_session, tmp_path, source, model,
         "error": len(hanging),
     }
     trials_ended(result.run_dir)
+
+
+HANGING_SETUP = (
+    NOTE_PID
+    + """
+import time
+from ray import tune
+
+class Train(tune.Trainable):
+    def setup(self, config):  # runs as Ray makes the trial's actor: the trial is not RUNNING yet
+        note_pid()
+        time.sleep({"hang": 10**6, "slow": 6}.get(config["kind"], 0))
+
+    def step(self):
+        return {"loss": 1.0}
+"""
+    + CHECKPOINTS
+)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """Fail (TimeoutError in the main thread) instead of hanging when the block takes too long."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_trial_whose_setup_never_returns_is_ended(ray_session, tmp_path):
+    """A trial stuck in its setup() is ended after trial_timeout plus the start-up allowance (30 s
+    here), from when its worker was asked for; a setup() slower than trial_timeout alone is not."""
+    kinds = ["hang", "slow", "ok"]
+    space = {"kind": {"method": "categorical", "dimension": {"categories": kinds, "grid_search": 1}}}
+    hpo = {
+        "algorithm": "grid",
+        "num_trials": 3,
+        "max_concurrent": 2,
+        "trial_timeout": 3,
+        "stop": {"training_iteration": 2},
+    }
+    project = make_project(tmp_path, "hang_setup", HANGING_SETUP, "Train", hpo, space=space)
+    limit = 3 + 30  # trial_timeout + max(30 s, trial_timeout)
+    began = time.time()
+    with time_limit(150):
+        result = run(project, RunOptions(quiet=True))
+    assert limit < time.time() - began < limit + 60
+    records = {r.config["kind"]: r for r in result.records}
+    assert sorted(records) == sorted(kinds), "the run did not go on with every trial"
+    assert records["hang"].status == "error" and records["hang"].value is None, records["hang"]
+    assert "trial exceeded trial_timeout of 3 s (in setup)" in records["hang"].error
+    for kind in ("slow", "ok"):
+        assert records[kind].status == "terminated" and records[kind].value == 1.0, records[kind]
+    assert result.summary["status"] == "finished"
+    assert result.summary["counts"] == {"terminated": 2, "early_stopped": 0, "error": 1}
+    trials_ended(result.run_dir)  # the worker stuck in setup() too
 
 
 def test_the_clock_of_a_trial_sums_its_running_times_and_restarts_on_a_retry():

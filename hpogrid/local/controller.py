@@ -22,7 +22,12 @@ or stop criteria see it (they would fail on a missing or non-numeric metric, or 
   * a metric or stop criterion that is not a number fails that trial (`error`), and the run goes on;
   * a trial running longer than `timeout` seconds (from the end of its setup, summed over the times a
     scheduler paused it) is failed and its actor killed at once, even when it never reports or is
-    stuck in C code.
+    stuck in C code;
+  * so is a trial whose actor does not finish starting (a Trainable's setup() runs in the actor's
+    constructor, and Ray marks a trial RUNNING only once that returns) within `timeout` plus a
+    start-up allowance of max(30 s, `timeout`), counted from when its worker was asked for (its
+    resources were free): worker start-up and imports take seconds on a loaded machine, and a
+    healthy setup() that takes about as long as the trial's own limit must not be ended.
 A failed trial is handled as one that raised: retried with --retries, else recorded as `error`.
 
 Ray Tune sets its own SIGINT and SIGUSR1 handlers just before it makes the controller; `on_start`,
@@ -35,11 +40,13 @@ import contextlib
 import numbers
 import reprlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from hpogrid.errors import printable
+
+STARTUP_ALLOWANCE = 30.0  # seconds, at least, for a trial's worker to start before its setup() is timed
 
 
 @dataclass
@@ -55,8 +62,13 @@ class TrialRules:
     fix: Callable[[dict[str, Any]], str] | None = None
     failure: str | None = None
 
-    def timeout_reason(self) -> str:
-        return f"trial exceeded trial_timeout of {self.timeout:g} s"
+    def timeout_reason(self, where: str = "") -> str:
+        return f"trial exceeded trial_timeout of {self.timeout:g} s" + (f" (in {where})" if where else "")
+
+    def start_limit(self) -> float:
+        """Seconds a trial's actor may take to start: its limit plus a start-up allowance."""
+        timeout = self.timeout or 0.0
+        return timeout + max(STARTUP_ALLOWANCE, timeout)
 
 
 def user_metrics(flat: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +109,15 @@ def result_problem(rules: TrialRules, result: dict[str, Any], flat: dict[str, An
 
 class TrialClock:
     """Seconds each trial has been running (from the end of its setup until it stops), summed over
-    the times a scheduler paused it. Keys are (trial id, failures so far): a retry starts from 0."""
+    the times a scheduler paused it. Keys are (trial id, failures so far): a retry starts from 0.
+    (The controller also times each starting actor, keyed by the actor.)"""
 
     def __init__(self, now: Callable[[], float] = time.monotonic):
         self.now = now
-        self.used: dict[tuple[str, int], float] = {}
-        self.since: dict[tuple[str, int], float] = {}
+        self.used: dict[Hashable, float] = {}
+        self.since: dict[Hashable, float] = {}
 
-    def tick(self, running: Iterable[tuple[str, int]]) -> dict[tuple[str, int], float]:
+    def tick(self, running: Iterable[Hashable]) -> dict[Hashable, float]:
         """Note which trials run now; the seconds each of them has run."""
         now, running = self.now(), set(running)
         for key in [k for k in self.since if k not in running]:
@@ -135,6 +148,7 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
             kwargs.setdefault("resource_manager_factory", FixedResourceManager)
             super().__init__(*args, **kwargs)
             self._hpogrid_clock = TrialClock()
+            self._hpogrid_start_clock = TrialClock()
             if on_start is not None:
                 on_start()
 
@@ -163,10 +177,37 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
             for key, seconds in self._hpogrid_clock.tick(running).items():
                 if seconds > rules.timeout:
                     self._hpogrid_fail(running[key], rules.timeout_reason(), retry=True, kill=True)
+            starting = self._hpogrid_starting()
+            for actor, seconds in self._hpogrid_start_clock.tick(starting).items():
+                if seconds > rules.start_limit():
+                    self._hpogrid_fail_start(starting[actor], rules.timeout_reason("setup"))
+
+        def _hpogrid_starting(self) -> dict[Any, Trial]:
+            """The trials whose actor is being made (its worker asked for, its constructor, hence a
+            Trainable's setup(), not returned), by tracked actor. A reused actor has started."""
+            live = self._actor_manager._live_actors_to_ray_actors_resources
+            waiting = self._pending_trials | self._paused_trials
+            return {
+                actor: trial
+                for trial, actor in self._trial_to_actor.items()
+                if trial in waiting and actor in live and actor not in self._started_actors
+            }
+
+        def _hpogrid_fail_start(self, trial: Trial, reason: str) -> None:
+            """Fail a trial whose actor never started as Ray fails one whose start raised
+            (TuneController._actor_failed), and kill the actor."""
+            self._set_trial_status(trial, Trial.RUNNING)  # what _process_trial_failure handles
+            self._unstage_trial_with_resources(trial)
+            self._hpogrid_fail(trial, reason, retry=True, kill=True)
+
+        def _hpogrid_ray_actor(self, trial: Trial) -> Any:
+            """The Ray actor of a trial, started or starting; None if it has none."""
+            live = self._actor_manager._live_actors_to_ray_actors_resources.get(self._trial_to_actor.get(trial))
+            return live[0] if live else None
 
         def _hpogrid_fail(self, trial: Trial, reason: str, retry: bool, kill: bool) -> None:
             """Fail a trial as if it had raised `reason`; kill: end its actor now (it may never answer)."""
-            actor = trial.temporary_state.ray_actor if kill else None
+            actor = self._hpogrid_ray_actor(trial) if kill else None
             if not retry:
                 trial.max_failures = 0
             self._process_trial_failure(trial, exception=TuneError(reason))
