@@ -120,7 +120,8 @@ def _process(pid: int):
 def test_local_run_attaches_to_a_running_cluster(tmp_path, base, head_node):
     address, head_env, started = head_node
     project = make_project(tmp_path, "where", WHERE, "train", {"num_trials": 4, "max_concurrent": 2}, space=SPACE)
-    env = {**subprocess_env(base), **head_env}
+    # the RAY_AUTH* of this process (Ray sets RAY_AUTH_MODE when it starts here) are not the cluster's
+    env = {k: v for k, v in subprocess_env(base).items() if not k.startswith("RAY_AUTH")} | head_env
     env.pop("HPOGRID_RAY_ADDRESS", None)
     if "RAY_AUTH_TOKEN_PATH" in env:  # without the cluster's token: one line, at once, no run folder
         tokenless = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN_PATH"}
@@ -134,6 +135,16 @@ def test_local_run_attaches_to_a_running_cluster(tmp_path, base, head_node):
                 "wrong); put the cluster's token in ~/.ray/auth_token, $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH"
             )
             assert not (project.path / "runs").exists()
+        # token mode asked for, no token anywhere: Ray would end the process from C++ without a word
+        done = hpogrid_process(
+            "local_run", "where", "--address", address, "-q", env={**tokenless, "RAY_AUTH_MODE": "token"}, cwd=tmp_path
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.strip() == (
+            "Error: --address: RAY_AUTH_MODE=token is set but there is no Ray auth token; put the cluster's token "
+            "in ~/.ray/auth_token, $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH, or unset RAY_AUTH_MODE for a cluster "
+            "without one"
+        )
     done = hpogrid_process("local_run", "where", "--address", address, "-q", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = (project.path / "runs").iterdir()

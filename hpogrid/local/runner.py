@@ -151,6 +151,12 @@ def start_ray(address: str | None, quiet: bool) -> bool:
 
         Config.initialize("")  # Ray read its config when imported: reread it (what Ray itself does)
     token_places = "~/.ray/auth_token, $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH"
+    if os.environ.get("RAY_AUTH_MODE") == "token" and not _cluster_token_available():
+        # Ray would end this process from C++ (exit 1, its message on a stderr we keep quiet)
+        raise HpogridError(
+            f"{source}: RAY_AUTH_MODE=token is set but there is no Ray auth token; put the cluster's token "
+            f"in {token_places}, or unset RAY_AUTH_MODE for a cluster without one"
+        )
     if not _token_accepted(address):
         raise HpogridError(
             f"{source}: the Ray cluster at {address} wants its auth token and did not get it (missing or wrong); "
