@@ -125,9 +125,10 @@ def _object(value: Any) -> dict:
 
 
 def _config(value: Any) -> dict:
-    if not isinstance(value, dict):
+    """An object; unlike other object fields, a config may not be left out as null."""
+    if value is None:
         raise _Bad(f"{shown(value)} is not an object")
-    return value
+    return _object(value)
 
 
 def _status(value: Any) -> str:
