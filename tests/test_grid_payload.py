@@ -108,6 +108,21 @@ def test_emulate_runs_the_exact_payload_here(tmp_path):
     assert params["nEvents"] == 2
 
 
+@pytest.mark.usefixtures("base")
+def test_a_job_whose_trials_do_not_report_the_metric_fails_saying_why(tmp_path):
+    """The job's metadata and summary say 'failed' and why, as local_run does; not 'interrupted'."""
+    make_project(tmp_path, "p", OBJECTIVE, "f", {"num_trials": 2, "max_concurrent": 1, "metric": "acc"}, space=SPACE)
+    result = run_cli("run", "p", "--emulate")
+    assert result.exit_code == 2, result.output
+    last = result.stderr.splitlines()[-1]  # after the job's own log lines
+    assert last.startswith("Error: run --emulate: 1 of 1 job(s) did not finish (job 1: trial ")
+    assert "reported loss but not the metric 'acc'" in last and "Traceback" not in result.stderr
+    (folder,) = (ProjectStore().load("p").path / "runs").glob("emulate-*")
+    metadata = json.loads((folder / "job_1" / "userJobMetadata.json").read_text())
+    assert metadata["job_status"] == "failed" and metadata["status"] == "failed"
+    assert "reported loss but not the metric 'acc'" in metadata["job"]["error"] == metadata["error"]
+
+
 def test_without_panda_client_the_error_names_the_extra(tmp_path, base):
     import subprocess
 

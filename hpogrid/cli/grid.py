@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hpogrid.cli.output import echo_json, say
+from hpogrid.errors import HpogridError
 
 if TYPE_CHECKING:
     from hpogrid.grid.sandbox import LeftOut
@@ -127,7 +128,14 @@ def run(
         best = _best(runs)
         if best:
             click.echo(f"Best config: {best['config']}  {best['metric']} = {best['value']}")
-        return 0 if done == len(runs) else 1
+        failed = [r for r in runs if r.status != "finished"]
+        if failed:
+            why = ((failed[0].metadata or {}).get("job") or {}).get("error") or f"exit code {failed[0].exit_code}"
+            raise HpogridError(
+                f"run --emulate: {len(failed)} of {len(runs)} job(s) did not finish (job {failed[0].seq}: {why}); "
+                f"their logs and outputs are in {folder}"
+            )
+        return 0
     _echo_submitted(grid.submit(loaded, request), f"task {{}}{{}}: {n_jobs} job(s)")
     return 0
 

@@ -228,6 +228,7 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
             options = RunOptions(search_points=points, quiet=True, source=source, on_start=preemption.install)
             result = run(mine, options)  # on_start: Ray Tune takes SIGUSR1 for itself as the run starts
             status = "finished" if result.summary["status"] == "finished" else "failed"
+            error = result.summary.get("error")  # e.g. the trials do not report the metric
         except SystemExit as exc:  # while ray.init runs, Ray's own handler turns SIGTERM into sys.exit(15)
             if exc.code != signal.SIGTERM:
                 raise
@@ -270,7 +271,7 @@ def _write_outputs(workdir: Path, project, source: dict, status: str, error: str
         from hpogrid.local.runner import rewrite_summary
         from hpogrid.results import TRIALS_FILE
 
-        summary = rewrite_summary(project, run_dir, "finished" if status == "finished" else "interrupted")
+        summary = rewrite_summary(project, run_dir, status if status in ("finished", "failed") else "interrupted")
         if (run_dir / TRIALS_FILE).is_file():
             text = (run_dir / TRIALS_FILE).read_bytes()
             write_atomic(workdir / TRIALS_OUTPUT, text[: text.rfind(b"\n") + 1])  # whole records only
