@@ -150,31 +150,62 @@ def test_kill_and_retry(tmp_path, panda):
 def test_killing_a_task_ends_its_running_job(tmp_path, panda):
     import time
 
+    inside = tmp_path / "inside_the_trial"
     make_project(
         tmp_path,
         "slow",
-        "import time\n\ndef f(config, reporter):\n    time.sleep(120)\n    reporter(loss=config['x'])\n",
+        "import pathlib, time\n\ndef f(config, reporter):\n"
+        f"    pathlib.Path({str(inside)!r}).touch()\n    time.sleep(120)\n    reporter(loss=config['x'])\n",
         "f",
         {"num_trials": 1, "max_concurrent": 1},
         space={"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}},
     )
     task_id = submitted_id(run_cli("run", "slow").stdout)
     deadline = time.time() + 120
-    while [j.status for j in panda.state.tasks[task_id].jobs] != ["running"]:
-        assert time.time() < deadline, "the job never started"
+    while not inside.exists():  # the kill lands inside the trial (a kill while it starts: the test below)
+        assert time.time() < deadline and panda.state.tasks[task_id].status != "failed", "the trial never started"
         time.sleep(0.2)
-    time.sleep(2)  # inside its trial
     killed_at = time.time()
     killed = run_cli("tasks", "kill", str(task_id))
     assert killed.exit_code == 0, killed.output
     assert f"/task/{task_id}/" in killed.stdout
     task = panda.state.wait(task_id, timeout=40)
     assert task.status == "aborted" and task.jobs[0].status != "finished"
-    # the pilot's SIGTERM (maybe while the job was still starting): the job wrote its metadata, "preempted"
+    # the pilot's SIGTERM: the job wrote its metadata, "preempted"
     assert task.jobs[0].metadata["job_status"] == "preempted"
     # the running job ended within seconds, its Ray processes too (Ray alone waits up to a minute for
     # daemons the signal ended; the trial takes 120 s)
     assert time.time() - killed_at < 40
+
+
+def job_python_catches_sigterm(workdir) -> bool:
+    """Whether the job's `python3 -m hpogrid job_run` runs and handles SIGTERM (SigCgt in /proc): the
+    first thing it does, before it imports click, hpogrid's command line and Ray."""
+    from pathlib import Path
+
+    for entry in Path("/proc").iterdir():
+        try:
+            if b"job_run" in (entry / "cmdline").read_bytes() and (entry / "cwd").resolve() == workdir:
+                caught = re.search(r"^SigCgt:\s*([0-9a-f]+)", (entry / "status").read_text(), re.M)
+                return bool(caught and int(caught.group(1), 16) & 1 << (signal.SIGTERM - 1))
+        except OSError:
+            continue
+    return False
+
+
+def test_a_job_killed_while_python_starts_writes_its_metadata(tmp_path, panda):
+    # the race a kill right after the job's start used to lose: SIGTERM while Python imports (seconds on
+    # a busy node), before the job's preemption handlers exist, ended the job without userJobMetadata.json
+    make_project(tmp_path, "p", OBJECTIVE, "f", {"num_trials": 2, "max_concurrent": 1}, grid={"retry": False})
+    panda.state.faults.preempt_seq = {1}
+    panda.state.faults.preempt_after = lambda workdir: job_python_catches_sigterm(workdir.resolve())
+    task = panda.state.wait(submitted_id(run_cli("run", "p").stdout), timeout=60)
+    (job,) = task.jobs
+    # the job's python ended as preempted (75); the pilot sees its shell, which the signal ended
+    assert "job 1 of 1: exit 75" in (job.workdir / "payload.stdout").read_text()
+    assert job.status == "closed" and job.metadata["job_status"] == "preempted"
+    assert job.metadata.get("trials", []) == [] and job.metadata["job"]["error"] is None
+    assert not list(job.workdir.glob("projects/p/runs/*"))  # nothing was started
 
 
 def test_kill_registers_and_a_lost_reply_is_no_error(panda):

@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from pathlib import Path
 
 from hpogrid.errors import HpogridError
 from hpogrid.fileio import write_atomic, write_json_atomic
+from hpogrid.grid import early
+from hpogrid.grid.early import SIGNALS
 from hpogrid.grid.taskparams import INPUT_LIST
 
 METADATA_FILE = "userJobMetadata.json"
@@ -32,7 +35,6 @@ TRIALS_OUTPUT = "hpogrid_trials.jsonl"
 METADATA_LIMIT = 1_000_000
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later", not a failure of the payload
 EXIT_FAILED = 1
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # what a pilot sends a job it must end (preemption)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class Preemption:
         os.set_blocking(self.wakeup[1], False)
         self.previous_fd = signal.set_wakeup_fd(self.wakeup[1], warn_on_full_buffer=False)
         threading.Thread(target=self._watch, args=(self.wakeup[0],), daemon=True).start()
+        for signum in early.PENDING[:1]:  # the pilot's signal came while Python started: the job ends now
+            self._begin(signum)
         return self
 
     def install(self) -> None:
@@ -152,7 +156,6 @@ def processes() -> list[tuple[int, str, int, int]]:
 def exit_now(code: int) -> None:
     """End the job at once, with every process it started (Ray's daemons and theirs): what ray.shutdown
     does, without waiting on daemons the pilot's signal ended (Ray can wait a minute for them)."""
-    import sys
 
     children: dict[int, list[int]] = {}
     for pid, _state, parent, _group in processes():
@@ -211,35 +214,38 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
 
     status, error, started = "failed", None, False
     with Preemption(lambda final: finish("preempted", final=final)) as preemption:
-        import ray
-
-        from hpogrid.local.runner import CPUS_VARIABLE, RAY_ENV, RunOptions, run, start_ray
-
         try:
-            mine, points = _load_share(project_name, job, workdir)
-            if os.environ.get("ATHENA_CORE_NUMBER", "").isdigit():  # the cores the pilot gave this job
-                os.environ.setdefault(CPUS_VARIABLE, os.environ["ATHENA_CORE_NUMBER"])
-            os.environ.update(RAY_ENV)
-            # Ray's processes do not die of the pilot's SIGUSR1 (this one handles it); SIGTERM they
-            # need for their own shutdown
-            with held({signal.SIGUSR1}):
-                started = start_ray(None, quiet=False)
-                preemption.install()  # again: Ray's start sets its own SIGTERM handler, which ends the job at once
-            options = RunOptions(search_points=points, quiet=True, source=source, on_start=preemption.install)
-            result = run(mine, options)  # on_start: Ray Tune takes SIGUSR1 for itself as the run starts
-            status = "finished" if result.summary["status"] == "finished" else "failed"
-            error = result.summary.get("error")  # e.g. the trials do not report the metric
+            if preemption.signal is None:  # else preempted while Python started: nothing to start
+                from hpogrid.local.runner import CPUS_VARIABLE, RAY_ENV, RunOptions, run, start_ray
+
+                mine, points = _load_share(project_name, job, workdir)
+                if os.environ.get("ATHENA_CORE_NUMBER", "").isdigit():  # the cores the pilot gave this job
+                    os.environ.setdefault(CPUS_VARIABLE, os.environ["ATHENA_CORE_NUMBER"])
+                os.environ.update(RAY_ENV)
+                # Ray's processes do not die of the pilot's SIGUSR1 (this one handles it); SIGTERM they
+                # need for their own shutdown
+                with held({signal.SIGUSR1}):
+                    started = start_ray(None, quiet=False)
+                    preemption.install()  # again: Ray's start sets its own SIGTERM handler, which ends the job at once
+                options = RunOptions(search_points=points, quiet=True, source=source, on_start=preemption.install)
+                result = run(mine, options)  # on_start: Ray Tune takes SIGUSR1 for itself as the run starts
+                status = "finished" if result.summary["status"] == "finished" else "failed"
+                error = result.summary.get("error")  # e.g. the trials do not report the metric
         except SystemExit as exc:  # while ray.init runs, Ray's own handler turns SIGTERM into sys.exit(15)
             if exc.code != signal.SIGTERM:
                 raise
             preemption.signal = signal.SIGTERM
+        except KeyboardInterrupt:  # the handler's SIGINT, before Ray Tune took SIGINT for itself
+            if preemption.signal is None:
+                raise
         except Exception as exc:  # the job must still leave its metadata and records
             error = f"{type(exc).__name__}: {exc}"
         finally:
             if preemption.signal is not None:
                 status = "preempted"
             finish(status, error)  # before Ray's shutdown, which ends this process if the raylet died
-            if started or ray.is_initialized():  # also a start that the signal cut short
+            ray = sys.modules.get("ray")
+            if ray is not None and (started or ray.is_initialized()):  # also a start that the signal cut short
                 ray.shutdown()
     if error and status != "preempted":
         raise HpogridError(f"job {job.seq} of {job.n_jobs} failed: {error}")
