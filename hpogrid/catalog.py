@@ -109,7 +109,10 @@ ALGORITHMS: dict[str, Algorithm] = {
             "ax",
             "ax",
             "Ax/BoTorch Bayesian optimization",
-            params={"parameter_constraints": r.string_list, "outcome_constraints": r.string_list},
+            params={
+                "parameter_constraints": r.ax_parameter_constraints,
+                "outcome_constraints": r.ax_outcome_constraints,
+            },
         ),
         Algorithm(
             "optuna",

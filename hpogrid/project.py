@@ -96,7 +96,7 @@ def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
     from hpogrid.local.schedulers import check_space
     from hpogrid.scriptcheck import find_model
     from hpogrid.space.model import UNBOUNDED, SearchSpace
-    from hpogrid.space.translate import check
+    from hpogrid.space.translate import check, check_ax_constraints
 
     hpo, model = configs["hpo_config"], configs["model_config"]
     space = SearchSpace.parse(configs["search_space"])
@@ -111,6 +111,8 @@ def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
             f"{did_you_mean(model['script'], present)} (scripts: {', '.join(present) or 'none'})",
         )
     check_space(hpo, space, model["param"])
+    if hpo["algorithm"] == "ax":
+        check_ax_constraints(space, hpo)
     optimizer = hpo["algorithm_param"].get("optimizer") if hpo["algorithm"] == "nevergrad" else None
     problem = optimizer and nevergrad_optimizer_problem(optimizer)
     if problem:

@@ -129,11 +129,24 @@ CASES = [
     ("bayesian-steps-negative", algo("bayesian", {"random_search_steps": -1}), "random_search_steps: must be"),
     ("bohb-top-percent", algo("bohb", {"bohb_config": {"top_n_percent": 0}}), "bohb_config.top_n_percent: must be"),
     ("ax-constraints-string", algo("ax", {"parameter_constraints": "x <= 1"}), "must be a list of strings"),
+    ("ax-constraint-spaces", algo("ax", {"parameter_constraints": ["x<=y"]}), "parameter_constraints[0]: must be like"),
+    ("ax-constraint-times", algo("ax", {"parameter_constraints": ["x * 2 <= 1"]}), "has '*' where + or - belongs"),
+    ("ax-constraint-term", algo("ax", {"parameter_constraints": ["a*x <= 1"]}), "has the term 'a*x'"),
+    ("ax-constraint-nan", algo("ax", {"parameter_constraints": ["x + n <= nan"]}), "bound nan, not a finite"),
+    ("ax-outcome-form", algo("ax", {"outcome_constraints": ["acc > 0.5"]}), "outcome_constraints[0]: must be like"),
     ("nevergrad-optimizer-empty", algo("nevergrad", {"optimizer": ""}), "optimizer: must be a non-empty string"),
     ("hpo-file-bad-param", project(hpo="bad_hpo.json"), "grace_period: must be a positive integer, got 0 (in "),
     # configs that do not fit the search space, found at project create
     ("project-nevergrad-optimizer", project(hpo="h_ng_typo"), "nevergrad has no optimizer 'CMAA'"),
     ("project-pb2-no-bounds", project(hpo="h_pb2", space_="s_cat"), "pb2 explores numeric hyperparameters"),
+    (
+        "project-ax-constraint-unknown",
+        project(hpo="h_ax_y"),
+        "hpo_config.algorithm_param.parameter_constraints[0]: 'y' is not a searched hyperparameter",
+    ),
+    ("project-ax-constraint-log", project(hpo="h_ax_lr", space_="s_ax"), "[1]: 'opt.lr' is loguniform; Ax"),
+    ("project-ax-constraint-categorical", project(hpo="h_ax_c", space_="s_ax"), "'c' is categorical; Ax"),
+    ("project-ax-constraint-twice", project(hpo="h_ax_twice", space_="s_ax"), "names 'x' twice; write it once"),
     (
         "project-pbt-mutation-unknown",
         project(hpo="h_pbt_y"),
@@ -171,6 +184,14 @@ def populated(hpogrid, base, tmp_path):
         "hpo_config", "create", "h_ng_typo", "--algorithm", "nevergrad", "--algorithm_param", '{"optimizer": "CMAA"}'
     )
     hpogrid("hpo_config", "create", "h_pb2", "--scheduler", "pb2")
+    for name, constraints in (
+        ("h_ax_y", ["x + y <= 1"]),
+        ("h_ax_lr", ["x <= q", "x + opt.lr <= 1"]),
+        ("h_ax_c", ["c <= x"]),
+        ("h_ax_twice", ["x + n - x >= 0"]),
+    ):
+        constraints = json.dumps({"parameter_constraints": constraints})
+        hpogrid("hpo_config", "create", name, "--algorithm", "ax", "--algorithm_param", constraints)
     hpogrid(
         "hpo_config",
         "create",
@@ -195,6 +216,7 @@ def populated(hpogrid, base, tmp_path):
     mixed = {"x": RICH_SPACE["x"], "c": RICH_SPACE["c"]}
     hpogrid("search_space", "create", "s_mixed", json.dumps(mixed))
     hpogrid("search_space", "create", "s_rich", json.dumps(RICH_SPACE))
+    hpogrid("search_space", "create", "s_ax", json.dumps({k: v for k, v in RICH_SPACE.items() if k != "ln"}))
     hpogrid(*project(name="rich", space_="s_rich"))
     (tmp_path / "bad_hpo.json").write_text('{"scheduler_param": {"grace_period": 0}}')
     return base
@@ -285,14 +307,77 @@ def test_rules_accept_the_library_defaults():
 
 
 def test_local_run_that_fails_before_its_first_trial_leaves_no_run_folder(hpogrid, base):
-    """Ax refuses a constraint on a parameter the space lacks only when the search starts: one line,
-    exit 2, and no run folder under the project's runs/."""
-    hpogrid("hpo_config", "create", "h", "--algorithm", "ax", "--scheduler", "fifo", "--num_trials", "2")
-    hpogrid("hpo_config", "update", "h", "--algorithm_param", '{"parameter_constraints": ["y <= 1"]}')
+    """nevergrad refuses an optimizer_param its optimizer does not take only when the search starts: one
+    line, exit 2, and no run folder under the project's runs/."""
+    param = '{"optimizer": "CMA", "optimizer_param": {"no_such_argument": 1}}'
+    hpogrid("hpo_config", "create", "h", "--algorithm", "nevergrad", "--algorithm_param", param, "--num_trials", "2")
     hpogrid("model_config", "create", "m", "--script", "simple_objective.py", "--model", "simple_objective")
     hpogrid("search_space", "create", "s", '{"height": {"method": "uniform", "dimension": {"low": 0, "high": 1}}}')
     hpogrid(*project(hpo="h", model="m", space_="s", scripts=SCRIPT))
     result = hpogrid("local_run", "p", "-q", ok=False)
     assert result.exit_code == 2, result.output
-    assert "hpo_config.algorithm_param: ax cannot start with" in result.stderr and "Traceback" not in result.output
+    assert "hpo_config.algorithm_param: nevergrad cannot start with" in result.stderr, result.stderr
+    assert "no_such_argument" in result.stderr and "Traceback" not in result.output
     assert not (base / "projects" / "p" / "runs").exists()
+
+
+# Ax parameter constraints: (constraint, whether Ax takes it) over AX_SPACE, as hpogrid checks them at
+# create. The last four Ax takes and hpogrid refuses on purpose: Ax would constrain a category's index,
+# keep only the last of two terms of one name, or bound by infinity.
+AX_SPACE = {
+    "x": {"method": "uniform", "dimension": {"low": 0, "high": 1}},
+    "y": {"method": "uniform", "dimension": {"low": 0, "high": 1}},
+    "n": {"method": "uniformint", "dimension": {"low": 1, "high": 8}},
+    "q": {"method": "quniform", "dimension": {"low": 0, "high": 1, "q": 0.1}},
+    "lr": {"method": "loguniform", "dimension": {"low": 1e-4, "high": 1}},
+    "c": {"method": "categorical", "dimension": {"categories": ["a", "b", "c"]}},
+    "k": {"method": "categorical", "dimension": {"categories": [1, 2]}},
+    "f": {"method": "categorical", "dimension": {"categories": ["only"]}},
+}
+AX_TAKES = ["x <= y", "x >= y", "x + y <= 1", "2*x - 3.5*y >= -1", "-x + y <= 0.5", "x >= 0.2", "n + x <= 5"]
+AX_TAKES += ["q - x >= 0", "x + y <= 1e3", "-2*x <= 1", "  x  +  y  <=  1 ", "x + -y <= 1"]
+AX_REFUSES = ["x<=y", "x + y < 1", "x + y <= z", "x + lr <= 1", "lr <= x", "c <= 1", "f + x <= 1", "x * 2 <= 1"]
+AX_REFUSES += ["x <= x", "2*x*y <= 1", "a*x <= 1", "x + y", "x y <= 1", "x <= 1 + y", "x+y <= 1", "*x <= 1"]
+AX_REFUSES += ["x* <= 1", "1 <= x", "2*-x <= 1", "x + y <= nan", "x + y == 1", "x - - y <= 1"]
+AX_REFUSES += ["x <= y <= 1", "X <= y"]
+AX_STRICTER = ["k + x <= 1", "k <= x", "x + x <= 1", "x + y <= inf"]
+
+
+def test_ax_constraint_checks_agree_with_the_installed_ax():
+    """hpogrid reads a parameter constraint as the installed Ax does, on the space hpogrid gives Ax."""
+    import logging
+
+    from hpogrid.configs.params import ax_parameter_constraints
+    from hpogrid.errors import ValidationError
+    from hpogrid.space.model import SearchSpace
+    from hpogrid.space.translate import _ax, check_ax_constraints
+
+    pytest.importorskip("ax")
+    logging.getLogger("ax").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from ax.service.utils.instantiation import InstantiationBase
+
+    space = SearchSpace.parse(AX_SPACE)
+    parameters = {d["name"]: InstantiationBase.parameter_from_json(d) for d in _ax(space, {}, 0)}
+
+    def ax_takes(text: str) -> bool:
+        try:
+            InstantiationBase.constraint_from_str(text, parameters)
+        except Exception:
+            return False
+        return True
+
+    def hpogrid_takes(text: str) -> bool:
+        if ax_parameter_constraints([text]) is not None:
+            return False
+        try:
+            check_ax_constraints(space, {"algorithm_param": {"parameter_constraints": [text]}})
+        except ValidationError:
+            return False
+        return True
+
+    for text in AX_TAKES + AX_REFUSES + AX_STRICTER:
+        expected = text in AX_TAKES
+        assert ax_takes(text) == (expected or text in AX_STRICTER), text
+        assert hpogrid_takes(text) == expected, text

@@ -8,6 +8,7 @@ samplers, their arguments) are listed here and compared with the installed libra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -135,6 +136,73 @@ def tree_leaves(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
         name = f"{prefix}{key}"
         names += tree_leaves(item, name + ".") if isinstance(item, dict) else [name]
     return names
+
+
+# -- Ax: its constraint strings, read as ax.service.utils.instantiation reads them (ax-platform 0.4-1.x) --
+COMPARISONS = ("<=", ">=")
+AX_CONSTRAINT_FORM = 'like "x1 + 2*x2 <= 1.5" or "x1 <= x2": one space around + - <= >=, none around *'
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def ax_constraint_names(text: str) -> list[str] | str:
+    """The hyperparameter names of an Ax parameter constraint, or why Ax cannot read it: an order
+    constraint ("x1 <= x2") or a linear one ("2*x1 - x2 >= 0.5"), tokens split on spaces."""
+    tokens = text.split()
+    if len(tokens) == 3 and tokens[1] in COMPARISONS and not _is_float(tokens[2]):
+        return [tokens[0], tokens[2]]
+    if not (len(tokens) >= 3 and len(tokens) % 2 and tokens[-2] in COMPARISONS and _is_float(tokens[-1])):
+        return f"must be {AX_CONSTRAINT_FORM}"
+    if not math.isfinite(float(tokens[-1])):
+        return f"has the bound {tokens[-1]}, not a finite number"
+    names = []
+    for position, token in enumerate(tokens[:-2]):
+        if position % 2:
+            if token not in ("+", "-"):
+                return f"has '{token}' where + or - belongs; it must be {AX_CONSTRAINT_FORM}"
+            continue
+        parts = token.split("*")
+        if len(parts) > 2 or "" in parts or (len(parts) == 2 and not _is_float(parts[0])):
+            return f"has the term '{token}'; a term is a name or NUMBER*name, e.g. 2.5*x1"
+        names.append(parts[-1][1:] if len(parts) == 1 and parts[0].startswith("-") else parts[-1])
+    return names
+
+
+def _ax_parameter_constraint(value: Any) -> Bad | None:
+    problem = ax_constraint_names(value)
+    return Bad(problem, value) if isinstance(problem, str) else None
+
+
+def _ax_outcome_constraint(value: Any) -> Bad | None:
+    tokens = value.split()
+    ok = len(tokens) == 3 and tokens[1] in COMPARISONS and _is_float(tokens[2].removesuffix("%"))
+    return None if ok else Bad('must be like "metric >= 0.5" or "metric <= 10%" (one space around >= <=)', value)
+
+
+def each(rule: Rule, first: Rule = string_list) -> Rule:
+    """A list (checked by first) whose every item the rule accepts."""
+
+    def check(value: Any) -> Bad | None:
+        bad = first(value)
+        if bad:
+            return bad
+        for position, item in enumerate(value):
+            bad = rule(item)
+            if bad:
+                return Bad(bad.text, bad.value, f"[{position}]{bad.at}")
+        return None
+
+    return check
+
+
+ax_parameter_constraints = each(_ax_parameter_constraint)
+ax_outcome_constraints = each(_ax_outcome_constraint)
 
 
 # -- defaults the runtime uses, and the cross-parameter rules that depend on them ----------------

@@ -132,6 +132,42 @@ def check(space: SearchSpace, algorithm: str, where: str = WHERE) -> None:
             raise ValidationError(where, dim.name, problem)
 
 
+AX_CONSTRAINED = ("uniform", "quniform", "uniformint")  # what _ax makes a linear RangeParameter
+
+
+def check_ax_constraints(space: SearchSpace, hpo: Mapping[str, Any]) -> None:
+    """Ax's parameter constraints against the space, as Ax checks them when its search starts: every
+    name a searched, linear (not log) hyperparameter. Stricter than Ax where it would silently do
+    something else: a categorical (Ax would constrain the category's index) or a name twice (Ax keeps
+    only the last term of a sum)."""
+    from hpogrid.configs.params import ax_constraint_names
+    from hpogrid.errors import did_you_mean
+
+    searched = {d.name: d for d in space.searched}
+    for position, text in enumerate(hpo["algorithm_param"].get("parameter_constraints", [])):
+        field, names = f"algorithm_param.parameter_constraints[{position}]", ax_constraint_names(text)
+        for name in names if isinstance(names, list) else ():  # the form: checked with the hpo_config
+            dim = searched.get(name)
+            if dim is None:
+                raise ValidationError(
+                    "hpo_config",
+                    field,
+                    f"'{name}' is not a searched hyperparameter of the search space{did_you_mean(name, searched)}; "
+                    f"it has: {', '.join(searched) or 'none'}",
+                )
+            if dim.method not in AX_CONSTRAINED:
+                raise ValidationError(
+                    "hpo_config",
+                    field,
+                    f"'{name}' is {dim.method}; Ax constrains only {one_of(AX_CONSTRAINED)} hyperparameters",
+                )
+        if isinstance(names, list) and len(set(names)) < len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise ValidationError(
+                "hpo_config", field, f"names '{twice}' twice; write it once, with its total factor (e.g. 2*{twice})"
+            )
+
+
 def translate(space: SearchSpace, algorithm: str, seed: int | None = None) -> Translation:
     """The native search space of `algorithm`'s library for `space`."""
     check(space, algorithm)
