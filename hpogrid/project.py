@@ -92,10 +92,9 @@ def resolve_config(kind: str, ref: str | dict) -> tuple[dict, str]:
 
 def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
     """Check that the configs fit together and the script defines the model."""
-    from hpogrid.configs.params import nevergrad_optimizer_problem
     from hpogrid.local.schedulers import check_space
     from hpogrid.scriptcheck import find_model
-    from hpogrid.space.model import UNBOUNDED, SearchSpace
+    from hpogrid.space.model import SearchSpace
     from hpogrid.space.translate import check, check_ax_constraints
 
     hpo, model = configs["hpo_config"], configs["model_config"]
@@ -113,19 +112,8 @@ def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
     check_space(hpo, space, model["param"])
     if hpo["algorithm"] == "ax":
         check_ax_constraints(space, hpo)
-    optimizer = hpo["algorithm_param"].get("optimizer") if hpo["algorithm"] == "nevergrad" else None
-    problem = optimizer and nevergrad_optimizer_problem(optimizer)
-    if problem:
-        raise ValidationError("hpo_config", "algorithm_param.optimizer", problem)
-    if optimizer == "NGOpt":
-        unbounded = [d.name for d in space.searched if d.method in UNBOUNDED]
-        if unbounded:
-            raise ValidationError(
-                "hpo_config",
-                "algorithm_param.optimizer",
-                f"nevergrad's NGOpt hangs on unbounded dimensions such as '{unbounded[0]}' (nevergrad 1.0.12); "
-                "leave the optimizer unset (OnePlusOne is used) or choose e.g. 'CMA'",
-            )
+    if hpo["algorithm"] == "nevergrad":
+        _check_nevergrad(hpo["algorithm_param"], space)
     definition = find_model(script, model["model"])
     top_level = {d.path[0] for d in space.dimensions}
     clash = sorted(top_level & set(model["param"]))
@@ -156,6 +144,29 @@ def copy_scripts(source: Path, target: Path) -> None:
         shutil.copy2(source, target / source.name)
     else:
         raise NotFoundError(f"--scripts_path: no such file or folder: {source}")
+
+
+def _check_nevergrad(param: dict, space) -> None:
+    """The optimizer nevergrad has, that can search this space, with arguments it takes."""
+    from hpogrid.configs.params import nevergrad_optimizer_problem, nevergrad_param_problem
+    from hpogrid.space.model import UNBOUNDED
+
+    optimizer = param.get("optimizer")
+    problem = optimizer and nevergrad_optimizer_problem(optimizer)
+    if problem:
+        raise ValidationError("hpo_config", "algorithm_param.optimizer", problem)
+    unbounded = [d.name for d in space.searched if d.method in UNBOUNDED]
+    if optimizer == "NGOpt" and unbounded:
+        raise ValidationError(
+            "hpo_config",
+            "algorithm_param.optimizer",
+            f"nevergrad's NGOpt hangs on unbounded dimensions such as '{unbounded[0]}' (nevergrad 1.0.12); "
+            "leave the optimizer unset (OnePlusOne is used) or choose e.g. 'CMA'",
+        )
+    default = "OnePlusOne" if unbounded else "NGOpt"  # what hpogrid.local.algorithms runs
+    bad = nevergrad_param_problem(optimizer or default, param.get("optimizer_param", {}))
+    if bad:
+        raise HpogridError(bad.message("hpo_config.algorithm_param.optimizer_param"))
 
 
 def scripts_digest(folder: Path) -> str:

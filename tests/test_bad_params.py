@@ -138,6 +138,21 @@ CASES = [
     ("hpo-file-bad-param", project(hpo="bad_hpo.json"), "grace_period: must be a positive integer, got 0 (in "),
     # configs that do not fit the search space, found at project create
     ("project-nevergrad-optimizer", project(hpo="h_ng_typo"), "nevergrad has no optimizer 'CMAA'"),
+    (
+        "project-nevergrad-argument",
+        project(hpo="h_ng_arg"),
+        "optimizer_param: nevergrad's CMA takes no argument 'sigma'",
+    ),
+    (
+        "project-nevergrad-budget",
+        project(hpo="h_ng_budget"),
+        "optimizer_param.budget: must be a positive integer, got 0",
+    ),
+    (
+        "project-nevergrad-default",
+        project(hpo="h_ng_workers"),
+        "NGOpt takes no argument 'num_worker' (did you mean 'num_workers'?)",
+    ),
     ("project-pb2-no-bounds", project(hpo="h_pb2", space_="s_cat"), "pb2 explores numeric hyperparameters"),
     (
         "project-ax-constraint-unknown",
@@ -184,6 +199,12 @@ def populated(hpogrid, base, tmp_path):
         "hpo_config", "create", "h_ng_typo", "--algorithm", "nevergrad", "--algorithm_param", '{"optimizer": "CMAA"}'
     )
     hpogrid("hpo_config", "create", "h_pb2", "--scheduler", "pb2")
+    for name, param in (
+        ("h_ng_arg", {"optimizer": "CMA", "optimizer_param": {"sigma": 1}}),
+        ("h_ng_budget", {"optimizer_param": {"budget": 0}}),
+        ("h_ng_workers", {"optimizer_param": {"num_worker": 2}}),
+    ):
+        hpogrid("hpo_config", "create", name, "--algorithm", "nevergrad", "--algorithm_param", json.dumps(param))
     for name, constraints in (
         ("h_ax_y", ["x + y <= 1"]),
         ("h_ax_lr", ["x <= q", "x + opt.lr <= 1"]),
@@ -307,18 +328,43 @@ def test_rules_accept_the_library_defaults():
 
 
 def test_local_run_that_fails_before_its_first_trial_leaves_no_run_folder(hpogrid, base):
-    """nevergrad refuses an optimizer_param its optimizer does not take only when the search starts: one
-    line, exit 2, and no run folder under the project's runs/."""
-    param = '{"optimizer": "CMA", "optimizer_param": {"no_such_argument": 1}}'
-    hpogrid("hpo_config", "create", "h", "--algorithm", "nevergrad", "--algorithm_param", param, "--num_trials", "2")
+    """A library that refuses its arguments only when the search starts (here nevergrad, given a
+    project.json edited by hand past the checks of project create): one line, exit 2, no run folder."""
+    hpogrid("hpo_config", "create", "h", "--algorithm", "nevergrad", "--algorithm_param", '{"optimizer": "CMA"}')
     hpogrid("model_config", "create", "m", "--script", "simple_objective.py", "--model", "simple_objective")
     hpogrid("search_space", "create", "s", '{"height": {"method": "uniform", "dimension": {"low": 0, "high": 1}}}')
     hpogrid(*project(hpo="h", model="m", space_="s", scripts=SCRIPT))
+    stored = base / "projects" / "p" / "project.json"
+    data = json.loads(stored.read_text())
+    data["configs"]["hpo_config"]["algorithm_param"]["optimizer_param"] = {"no_such_argument": 1}
+    stored.write_text(json.dumps(data))
     result = hpogrid("local_run", "p", "-q", ok=False)
     assert result.exit_code == 2, result.output
     assert "hpo_config.algorithm_param: nevergrad cannot start with" in result.stderr, result.stderr
     assert "no_such_argument" in result.stderr and "Traceback" not in result.output
     assert not (base / "projects" / "p" / "runs").exists()
+
+
+def test_nevergrad_argument_checks_agree_with_the_installed_nevergrad():
+    """budget and num_workers pass for every optimizer nevergrad has, and an optimizer is made from
+    what the check lets through; an argument no constructor takes is refused, unless it takes any."""
+    import logging
+
+    from hpogrid.configs.params import nevergrad_param_problem
+
+    ng = pytest.importorskip("nevergrad")
+    logging.getLogger("nevergrad").setLevel(logging.ERROR)
+    parametrization = ng.p.Instrumentation(x=ng.p.Scalar(lower=0, upper=1))
+    for name, optimizer in ng.optimizers.registry.items():
+        assert nevergrad_param_problem(name, {"budget": 5, "num_workers": 2}) is None, name
+        refused = nevergrad_param_problem(name, {"no_such_argument": 1})
+        takes_any = any(a.kind is a.VAR_KEYWORD for a in inspect.signature(optimizer).parameters.values())
+        assert (refused is None) == takes_any, name
+    for name in ("NGOpt", "OnePlusOne", "CMA", "DE", "PSO", "TwoPointsDE", "RandomSearch"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ng.optimizers.registry[name](parametrization, budget=5, num_workers=2).ask()
+    assert nevergrad_param_problem("CMA", {"budget": 0}).at == ".budget"
 
 
 # Ax parameter constraints: (constraint, whether Ax takes it) over AX_SPACE, as hpogrid checks them at

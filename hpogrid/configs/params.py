@@ -302,3 +302,32 @@ def nevergrad_optimizer_problem(name: str) -> str | None:
     if name in ng.optimizers.registry:
         return None
     return f"nevergrad has no optimizer '{name}'{did_you_mean(name, ng.optimizers.registry)}"
+
+
+NEVERGRAD_COUNTS = ("budget", "num_workers")  # every optimizer takes them; hpogrid gives num_trials, max_concurrent
+
+
+def nevergrad_param_problem(name: str, param: Mapping[str, Any]) -> Bad | None:
+    """Why nevergrad's optimizer `name` (if installed) would refuse optimizer_param: the arguments its
+    constructor takes besides the parametrization (budget, num_workers; a few take more). Imports nevergrad."""
+    import inspect
+
+    for key in NEVERGRAD_COUNTS:
+        if key in param and not (is_int(param[key]) and param[key] > 0):
+            return Bad("must be a positive integer", param[key], f".{key}")
+    try:
+        import nevergrad as ng
+    except ImportError:
+        return None
+    optimizer = ng.optimizers.registry.get(name)
+    if optimizer is None:
+        return None  # nevergrad_optimizer_problem says so
+    arguments = inspect.signature(optimizer).parameters
+    if any(a.kind is inspect.Parameter.VAR_KEYWORD for a in arguments.values()):
+        return None
+    takes = [a for a in arguments if a != "parametrization"]
+    for key in param:
+        if key not in takes:
+            hint = did_you_mean(key, takes) or f"; it takes: {', '.join(takes)}"
+            return Bad(f"nevergrad's {name} takes no argument '{key}'{hint}", dict(param))
+    return None
