@@ -388,6 +388,51 @@ def test_a_trial_whose_setup_never_returns_is_ended(ray_session, tmp_path):
     trials_ended(result.run_dir)  # the worker stuck in setup() too
 
 
+HANGING_RESET = (
+    NOTE_PID
+    + """
+import time
+from ray import tune
+
+class Train(tune.Trainable):
+    def setup(self, config):
+        note_pid()
+
+    def reset_config(self, new_config):  # a reused actor's setup for its next trial
+        time.sleep({"hang": 10**6, "slow": 6}.get(new_config["kind"], 0))
+        return True
+
+    def step(self):
+        return {"loss": 1.0}
+"""
+    + CHECKPOINTS
+)
+
+
+def test_a_trial_whose_reset_config_never_returns_is_ended(ray_session, tmp_path):
+    """A Trainable with reset_config has its actors reused (max_concurrent 1: every trial after the
+    first starts by a reset of the same actor): a reset stuck past trial_timeout plus the start-up
+    allowance ends that trial, with its actor; the next trials run on a new one."""
+    kinds = ["ok1", "hang", "slow", "ok2"]
+    space = {"kind": {"method": "categorical", "dimension": {"categories": kinds, "grid_search": 1}}}
+    hpo = {"algorithm": "grid", "num_trials": 4, "max_concurrent": 1, "trial_timeout": 3}
+    hpo["stop"] = {"training_iteration": 2}
+    project = make_project(tmp_path, "hang_reset", HANGING_RESET, "Train", hpo, space=space)
+    limit = 3 + 30  # trial_timeout + max(30 s, trial_timeout)
+    began = time.time()
+    with time_limit(150):
+        result = run(project, RunOptions(quiet=True))
+    assert limit < time.time() - began < limit + 60
+    records = {r.config["kind"]: r for r in result.records}
+    assert sorted(records) == sorted(kinds), "the run did not go on with every trial"
+    assert records["hang"].status == "error" and records["hang"].value is None, records["hang"]
+    assert "trial exceeded trial_timeout of 3 s (in reset_config)" in records["hang"].error
+    for kind in ("ok1", "slow", "ok2"):
+        assert records[kind].status == "terminated" and records[kind].value == 1.0, records[kind]
+    assert result.summary["counts"] == {"terminated": 3, "early_stopped": 0, "error": 1}
+    trials_ended(result.run_dir)  # the actor stuck in reset_config too
+
+
 def test_the_clock_of_a_trial_sums_its_running_times_and_restarts_on_a_retry():
     from hpogrid.local.controller import TrialClock
 

@@ -177,10 +177,12 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
             for key, seconds in self._hpogrid_clock.tick(running).items():
                 if seconds > rules.timeout:
                     self._hpogrid_fail(running[key], rules.timeout_reason(), retry=True, kill=True)
-            starting = self._hpogrid_starting()
-            for actor, seconds in self._hpogrid_start_clock.tick(starting).items():
-                if seconds > rules.start_limit():
-                    self._hpogrid_fail_start(starting[actor], rules.timeout_reason("setup"))
+            starting, resetting = self._hpogrid_starting(), self._hpogrid_resetting()
+            for key, seconds in self._hpogrid_start_clock.tick({**starting, **resetting}).items():
+                if seconds > rules.start_limit() and key in resetting:
+                    self._hpogrid_fail_reset(resetting[key], rules.timeout_reason("reset_config"))
+                elif seconds > rules.start_limit():
+                    self._hpogrid_fail_start(starting[key], rules.timeout_reason("setup"))
 
         def _hpogrid_starting(self) -> dict[Any, Trial]:
             """The trials whose actor is being made (its worker asked for, its constructor, hence a
@@ -192,6 +194,18 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
                 for trial, actor in self._trial_to_actor.items()
                 if trial in waiting and actor in live and actor not in self._started_actors
             }
+
+        def _hpogrid_resetting(self) -> dict[Hashable, Trial]:
+            """The trials starting on a reused actor whose reset (a Trainable's reset_config()) has not
+            returned, by (trial id, failures so far)."""
+            pending = [t for t in self._resetting_trials if t.status == Trial.PENDING]
+            return {(t.trial_id, t.run_metadata.num_failures): t for t in pending}
+
+        def _hpogrid_fail_reset(self, trial: Trial, reason: str) -> None:
+            """Fail a trial whose reset never returned as Ray fails one whose reset raised (its task's
+            on_error), and kill the reused actor, which is stuck in it."""
+            self._resetting_trials.discard(trial)
+            self._hpogrid_fail(trial, reason, retry=False, kill=True)
 
         def _hpogrid_fail_start(self, trial: Trial, reason: str) -> None:
             """Fail a trial whose actor never started as Ray fails one whose start raised
