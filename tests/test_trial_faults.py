@@ -325,22 +325,32 @@ def test_a_trial_past_its_timeout_is_ended(ray_session, tmp_path, source, model,
     trials_ended(result.run_dir)
 
 
-HANGING_SETUP = (
-    NOTE_PID
-    + """
+def hanging_start(where: str) -> str:
+    """A Trainable whose setup() (run as Ray makes the trial's actor: the trial is not RUNNING yet) or
+    reset_config() (a reused actor's setup for its next trial) sleeps forever for kind 'hang', 6 s for 'slow'."""
+    reset = """
+    def reset_config(self, new_config):
+        time.sleep(HANG.get(new_config["kind"], 0))
+        return True
+"""
+    return (
+        NOTE_PID
+        + f"""
 import time
 from ray import tune
 
-class Train(tune.Trainable):
-    def setup(self, config):  # runs as Ray makes the trial's actor: the trial is not RUNNING yet
-        note_pid()
-        time.sleep({"hang": 10**6, "slow": 6}.get(config["kind"], 0))
+HANG = {{"hang": 10**6, "slow": 6}}
 
+class Train(tune.Trainable):
+    def setup(self, config):
+        note_pid()
+        time.sleep(HANG.get(config["kind"], 0) if {where == "setup"} else 0)
+{reset if where == "reset_config" else ""}
     def step(self):
-        return {"loss": 1.0}
+        return {{"loss": 1.0}}
 """
-    + CHECKPOINTS
-)
+        + CHECKPOINTS
+    )
 
 
 @contextlib.contextmanager
@@ -359,19 +369,20 @@ def time_limit(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def test_a_trial_whose_setup_never_returns_is_ended(ray_session, tmp_path):
-    """A trial stuck in its setup() is ended after trial_timeout plus the start-up allowance (30 s
-    here), from when its worker was asked for; a setup() slower than trial_timeout alone is not."""
-    kinds = ["hang", "slow", "ok"]
+@pytest.mark.parametrize(
+    "where,kinds,max_concurrent",
+    # a Trainable with reset_config has its actors reused: with max_concurrent 1, every trial after the
+    # first starts by a reset of the same actor
+    [("setup", ["hang", "slow", "ok"], 2), ("reset_config", ["ok1", "hang", "slow", "ok2"], 1)],
+)
+def test_a_trial_whose_start_never_returns_is_ended(ray_session, tmp_path, where, kinds, max_concurrent):
+    """A trial stuck in its setup() or reset_config() is ended, with its actor, after trial_timeout plus
+    the start-up allowance (30 s here), from when its start began; one slower than trial_timeout alone is
+    not, and the next trials run."""
     space = {"kind": {"method": "categorical", "dimension": {"categories": kinds, "grid_search": 1}}}
-    hpo = {
-        "algorithm": "grid",
-        "num_trials": 3,
-        "max_concurrent": 2,
-        "trial_timeout": 3,
-        "stop": {"training_iteration": 2},
-    }
-    project = make_project(tmp_path, "hang_setup", HANGING_SETUP, "Train", hpo, space=space)
+    hpo = {"algorithm": "grid", "num_trials": len(kinds), "max_concurrent": max_concurrent, "trial_timeout": 3}
+    hpo["stop"] = {"training_iteration": 2}
+    project = make_project(tmp_path, f"hang_{where}", hanging_start(where), "Train", hpo, space=space)
     limit = 3 + 30  # trial_timeout + max(30 s, trial_timeout)
     began = time.time()
     with time_limit(150):
@@ -380,57 +391,12 @@ def test_a_trial_whose_setup_never_returns_is_ended(ray_session, tmp_path):
     records = {r.config["kind"]: r for r in result.records}
     assert sorted(records) == sorted(kinds), "the run did not go on with every trial"
     assert records["hang"].status == "error" and records["hang"].value is None, records["hang"]
-    assert "trial exceeded trial_timeout of 3 s (in setup)" in records["hang"].error
-    for kind in ("slow", "ok"):
+    assert f"trial exceeded trial_timeout of 3 s (in {where})" in records["hang"].error
+    for kind in set(kinds) - {"hang"}:
         assert records[kind].status == "terminated" and records[kind].value == 1.0, records[kind]
     assert result.summary["status"] == "finished"
-    assert result.summary["counts"] == {"terminated": 2, "early_stopped": 0, "error": 1}
-    trials_ended(result.run_dir)  # the worker stuck in setup() too
-
-
-HANGING_RESET = (
-    NOTE_PID
-    + """
-import time
-from ray import tune
-
-class Train(tune.Trainable):
-    def setup(self, config):
-        note_pid()
-
-    def reset_config(self, new_config):  # a reused actor's setup for its next trial
-        time.sleep({"hang": 10**6, "slow": 6}.get(new_config["kind"], 0))
-        return True
-
-    def step(self):
-        return {"loss": 1.0}
-"""
-    + CHECKPOINTS
-)
-
-
-def test_a_trial_whose_reset_config_never_returns_is_ended(ray_session, tmp_path):
-    """A Trainable with reset_config has its actors reused (max_concurrent 1: every trial after the
-    first starts by a reset of the same actor): a reset stuck past trial_timeout plus the start-up
-    allowance ends that trial, with its actor; the next trials run on a new one."""
-    kinds = ["ok1", "hang", "slow", "ok2"]
-    space = {"kind": {"method": "categorical", "dimension": {"categories": kinds, "grid_search": 1}}}
-    hpo = {"algorithm": "grid", "num_trials": 4, "max_concurrent": 1, "trial_timeout": 3}
-    hpo["stop"] = {"training_iteration": 2}
-    project = make_project(tmp_path, "hang_reset", HANGING_RESET, "Train", hpo, space=space)
-    limit = 3 + 30  # trial_timeout + max(30 s, trial_timeout)
-    began = time.time()
-    with time_limit(150):
-        result = run(project, RunOptions(quiet=True))
-    assert limit < time.time() - began < limit + 60
-    records = {r.config["kind"]: r for r in result.records}
-    assert sorted(records) == sorted(kinds), "the run did not go on with every trial"
-    assert records["hang"].status == "error" and records["hang"].value is None, records["hang"]
-    assert "trial exceeded trial_timeout of 3 s (in reset_config)" in records["hang"].error
-    for kind in ("ok1", "slow", "ok2"):
-        assert records[kind].status == "terminated" and records[kind].value == 1.0, records[kind]
-    assert result.summary["counts"] == {"terminated": 3, "early_stopped": 0, "error": 1}
-    trials_ended(result.run_dir)  # the actor stuck in reset_config too
+    assert result.summary["counts"] == {"terminated": len(kinds) - 1, "early_stopped": 0, "error": 1}
+    trials_ended(result.run_dir)  # the worker stuck in its start too
 
 
 def test_the_clock_of_a_trial_sums_its_running_times_and_restarts_on_a_retry():
