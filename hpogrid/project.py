@@ -148,7 +148,7 @@ def copy_scripts(source: Path, target: Path) -> None:
 
 def _check_nevergrad(param: dict, space) -> None:
     """The optimizer nevergrad has, that can search this space, with arguments it takes."""
-    from hpogrid.configs.params import nevergrad_optimizer_problem, nevergrad_param_problem
+    from hpogrid.configs.params import nevergrad_optimizer, nevergrad_optimizer_problem, nevergrad_param_problem
     from hpogrid.space.model import UNBOUNDED
 
     optimizer = param.get("optimizer")
@@ -163,8 +163,7 @@ def _check_nevergrad(param: dict, space) -> None:
             f"nevergrad's NGOpt hangs on unbounded dimensions such as '{unbounded[0]}' (nevergrad 1.0.12); "
             "leave the optimizer unset (OnePlusOne is used) or choose e.g. 'CMA'",
         )
-    default = "OnePlusOne" if unbounded else "NGOpt"  # what hpogrid.local.algorithms runs
-    bad = nevergrad_param_problem(optimizer or default, param.get("optimizer_param", {}))
+    bad = nevergrad_param_problem(nevergrad_optimizer(param, bool(unbounded)), param.get("optimizer_param", {}))
     if bad:
         raise HpogridError(bad.message("hpo_config.algorithm_param.optimizer_param"))
 

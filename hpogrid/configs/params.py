@@ -185,11 +185,11 @@ def _ax_outcome_constraint(value: Any) -> Bad | None:
     return None if ok else Bad('must be like "metric >= 0.5" or "metric <= 10%" (one space around >= <=)', value)
 
 
-def each(rule: Rule, first: Rule = string_list) -> Rule:
-    """A list (checked by first) whose every item the rule accepts."""
+def each(rule: Rule) -> Rule:
+    """A list of strings whose every item the rule accepts."""
 
     def check(value: Any) -> Bad | None:
-        bad = first(value)
+        bad = string_list(value)
         if bad:
             return bad
         for position, item in enumerate(value):
@@ -302,6 +302,12 @@ def nevergrad_optimizer_problem(name: str) -> str | None:
     if name in ng.optimizers.registry:
         return None
     return f"nevergrad has no optimizer '{name}'{did_you_mean(name, ng.optimizers.registry)}"
+
+
+def nevergrad_optimizer(param: Mapping[str, Any], unbounded: bool) -> str:
+    """The optimizer a nevergrad search runs: the one algorithm_param names, else NGOpt, or OnePlusOne when
+    the space has an unbounded dimension (NGOpt hangs on those: nevergrad 1.0.12 with numpy 2)."""
+    return param.get("optimizer") or ("OnePlusOne" if unbounded else "NGOpt")
 
 
 NEVERGRAD_COUNTS = ("budget", "num_workers")  # every optimizer takes them; hpogrid gives num_trials, max_concurrent

@@ -26,8 +26,7 @@ from pathlib import Path
 
 from hpogrid.errors import HpogridError
 from hpogrid.fileio import write_atomic, write_json_atomic
-from hpogrid.grid import early
-from hpogrid.grid.early import SIGNALS
+from hpogrid.grid.early import PENDING, SIGNALS
 from hpogrid.grid.taskparams import INPUT_LIST
 
 METADATA_FILE = "userJobMetadata.json"
@@ -94,7 +93,7 @@ class Preemption:
         os.set_blocking(self.wakeup[1], False)
         self.previous_fd = signal.set_wakeup_fd(self.wakeup[1], warn_on_full_buffer=False)
         threading.Thread(target=self._watch, args=(self.wakeup[0],), daemon=True).start()
-        for signum in early.PENDING[:1]:  # the pilot's signal came while Python started: the job ends now
+        for signum in PENDING[:1]:  # the pilot's signal came while Python started: the job ends now
             self._begin(signum)
         return self
 
@@ -156,7 +155,6 @@ def processes() -> list[tuple[int, str, int, int]]:
 def exit_now(code: int) -> None:
     """End the job at once, with every process it started (Ray's daemons and theirs): what ray.shutdown
     does, without waiting on daemons the pilot's signal ended (Ray can wait a minute for them)."""
-
     children: dict[int, list[int]] = {}
     for pid, _state, parent, _group in processes():
         children.setdefault(parent, []).append(pid)

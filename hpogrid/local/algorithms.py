@@ -16,7 +16,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain, Sampler
 
 from hpogrid.catalog import VARIANT_GENERATOR
-from hpogrid.configs.params import OPTUNA_DEFAULT_SAMPLER, nevergrad_optimizer_problem
+from hpogrid.configs.params import OPTUNA_DEFAULT_SAMPLER, nevergrad_optimizer, nevergrad_optimizer_problem
 from hpogrid.errors import HpogridError
 from hpogrid.local.schedulers import limits_by_resources
 from hpogrid.space.model import UNBOUNDED, Dimension, SearchSpace
@@ -134,9 +134,8 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
         import nevergrad as ng
         from ray.tune.search.nevergrad import NevergradSearch
 
-        # NGOpt hangs on unbounded dimensions (nevergrad 1.0.12 with numpy 2): OnePlusOne does not
-        unbounded = any(d.method in UNBOUNDED for d in t.model.searched)
-        name = extra.pop("optimizer", "OnePlusOne" if unbounded else "NGOpt")
+        name = nevergrad_optimizer(extra, any(d.method in UNBOUNDED for d in t.model.searched))
+        extra.pop("optimizer", None)
         problem = nevergrad_optimizer_problem(name)
         if problem:
             raise HpogridError(f"hpo_config.algorithm_param.optimizer: {problem}")

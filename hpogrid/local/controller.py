@@ -179,9 +179,11 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
                     self._hpogrid_fail(running[key], rules.timeout_reason(), retry=True, kill=True)
             starting, resetting = self._hpogrid_starting(), self._hpogrid_resetting()
             for key, seconds in self._hpogrid_start_clock.tick({**starting, **resetting}).items():
-                if seconds > rules.start_limit() and key in resetting:
+                if seconds <= rules.start_limit():
+                    continue
+                if key in resetting:
                     self._hpogrid_fail_reset(resetting[key], rules.timeout_reason("reset_config"))
-                elif seconds > rules.start_limit():
+                else:
                     self._hpogrid_fail_start(starting[key], rules.timeout_reason("setup"))
 
         def _hpogrid_starting(self) -> dict[Any, Trial]:

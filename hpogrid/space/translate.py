@@ -146,7 +146,9 @@ def check_ax_constraints(space: SearchSpace, hpo: Mapping[str, Any]) -> None:
     searched = {d.name: d for d in space.searched}
     for position, text in enumerate(hpo["algorithm_param"].get("parameter_constraints", [])):
         field, names = f"algorithm_param.parameter_constraints[{position}]", ax_constraint_names(text)
-        for name in names if isinstance(names, list) else ():  # the form: checked with the hpo_config
+        if isinstance(names, str):  # its form is refused with the hpo_config
+            continue
+        for name in names:
             dim = searched.get(name)
             if dim is None:
                 raise ValidationError(
@@ -161,7 +163,7 @@ def check_ax_constraints(space: SearchSpace, hpo: Mapping[str, Any]) -> None:
                     field,
                     f"'{name}' is {dim.method}; Ax constrains only {one_of(AX_CONSTRAINED)} hyperparameters",
                 )
-        if isinstance(names, list) and len(set(names)) < len(names):
+        if len(set(names)) < len(names):
             twice = next(n for n in names if names.count(n) > 1)
             raise ValidationError(
                 "hpo_config", field, f"names '{twice}' twice; write it once, with its total factor (e.g. 2*{twice})"
