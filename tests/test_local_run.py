@@ -294,8 +294,9 @@ def test_cli_local_run_prints_best_and_results(ray_session, tmp_path, base):
     make_project(tmp_path, "cli", OBJECTIVE, "objective", {"num_trials": 3, "seed": 9})
     result = run_cli("local_run", "cli", "-q")
     assert result.exit_code == 0, result.output
-    assert "finished: 3 of 3 trials (3 completed, 0 stopped early, 0 failed)" in result.stdout
-    assert "Best config: {" in result.stdout
+    assert "finished: 3 of 3 trials" in result.stdout and "3 completed, 0 stopped early, 0 failed" in result.stdout
+    best = json.loads(result.stdout.split("Best config (JSON")[1].splitlines()[1])
+    assert set(best) == set(SPACE), best
     run_dir = Path(result.stdout.split("Results: ")[1].split()[0])
     assert (run_dir / TRIALS_FILE).is_file() and len(Journal(run_dir).records()) == 3
 
@@ -403,8 +404,8 @@ def test_mnist_example_with_asha_and_progress(ray_session, hpogrid, tmp_path):
         str(REPO / "config/search_space/example_mnist_space.json"),
     )
     result = hpogrid("local_run", "mnist")
-    assert "trials 6/6 done" in result.stderr and "best accuracy" in result.stderr
-    assert "Best trials by accuracy (max)" in result.stdout
+    assert "6/6 done" in result.stderr and "best accuracy" in result.stderr
+    assert "Best 5 trials by accuracy (max)" in result.stdout
     run_dir = Path(result.stdout.split("Results: ")[1].split()[0])
     records = Journal(run_dir).records()
     assert len(records) == 6

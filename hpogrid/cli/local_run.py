@@ -62,10 +62,10 @@ def local_run(
 
         raise HpogridError(f"local_run: {summary['error']}")
     counts = summary["counts"]
-    click.echo(
-        f"Run {summary['run_id']} {summary['status']}: {sum(counts.values())} of {summary['num_trials']} trials "
-        f"({counts['terminated']} completed, {counts['early_stopped']} stopped early, {counts['error']} failed)"
-    )
+    ended = f"Run {summary['run_id']} {summary['status']}: {sum(counts.values())} of {summary['num_trials']} trials"
+    how = f"{counts['terminated']} completed, {counts['early_stopped']} stopped early, {counts['error']} failed"
+    fits = len(ended) + len(how) + 3 < shutil.get_terminal_size((100, 24)).columns
+    click.echo(f"{ended} ({how})" if fits else f"{ended}:\n  {how}")
     _echo_best(loaded, result.records, summary)
     click.echo(f"Results: {result.run_dir}")
     if summary["status"] != "finished":
@@ -107,7 +107,8 @@ def _echo_best(project, records, summary: dict) -> None:
     best = summary["best"]
     if best:
         click.echo(f"\nBest {metric}: {_short(best['value'])} (trial {best['trial_id']})")
-        click.echo(f"Best config (JSON): {json.dumps(best['config'])}")
+        # full precision (the exact point), so the JSON line may run past the width
+        click.echo(f"Best config (JSON, a --search_points file holds a list of these):\n{json.dumps(best['config'])}")
 
 
 def _short(value):

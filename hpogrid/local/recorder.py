@@ -239,16 +239,15 @@ class Recorder(Callback):
 
 
 def failure_line(trial_id: str, error: str, log: Path, width: int) -> str:
-    """One line for a failed trial: id, the exception's last line (cut to the width), the log's path.
-    The path is never cut, so a long one makes the line longer than the width."""
+    """One line for a failed trial: its id and the exception's last line, cut to the width, then the
+    path of its log, never cut (a long one runs past the width)."""
     lines = [t.strip() for t in ANSI.sub("", error).splitlines() if t.strip()]
     last = lines[-1] if lines else "failed"
-    where = f"  log: {_shown_path(log)}"
     head = f"Trial {trial_id} failed: "
-    room = max(width - 1 - len(head) - len(where), 30)
+    room = max(width - 1 - len(head), 20)
     if len(last) > room:
         last = last[: room - 3] + "..."
-    return head + last + where
+    return f"{head}{last}  log: {_shown_path(log)}"
 
 
 def _shown_path(path: Path) -> str:
