@@ -14,6 +14,7 @@ from hpogrid.catalog import ALGORITHMS, SCHEDULERS
 from hpogrid.local.runner import RunOptions, run
 from hpogrid.project import ProjectStore
 from hpogrid.results import SUMMARY_FILE, TRIALS_FILE, Journal
+from hpogrid.space.model import SearchSpace
 from tests.conftest import run_cli
 
 SPACE = {
@@ -296,7 +297,7 @@ def test_cli_local_run_prints_best_and_results(ray_session, tmp_path, base):
     assert result.exit_code == 0, result.output
     assert "finished: 3 of 3 trials" in result.stdout and "3 completed, 0 stopped early, 0 failed" in result.stdout
     best = json.loads(result.stdout.split("Best config (JSON")[1].splitlines()[1])
-    assert set(best) == set(SPACE), best
+    assert SearchSpace.parse(SPACE).check_point(best)  # a point --search_points takes
     run_dir = Path(result.stdout.split("Results: ")[1].split()[0])
     assert (run_dir / TRIALS_FILE).is_file() and len(Journal(run_dir).records()) == 3
 

@@ -25,7 +25,9 @@ from tests.conftest import PYTHON, REPO
 COLUMNS = 80
 SCRIPT = """
 import math
+import os
 import sys
+import time
 
 import hpogrid
 
@@ -35,6 +37,7 @@ def train(config):
     print("a note on stderr", file=sys.stderr, flush=True)
     if config["units"] == 7 and config["act"] == "sigmoid":
         raise RuntimeError("units 7 with sigmoid is broken")
+    time.sleep(float(os.environ.get("HPOGRID_TEST_SLEEP", "0")))
     for step in range(2):
         loss = (math.log10(config["opt"]["lr"]) + 3) ** 2 + config["units"] / 100 + (config["act"] == "tanh") + step
         hpogrid.report(loss=loss, acc=0.9)
@@ -73,8 +76,11 @@ def environment(base: Path, **more: str) -> dict[str, str]:
     return env
 
 
-def under_terminal(args: list[str], env: dict, cwd: Path, timeout: float = 300) -> tuple[int, str]:
-    """Run `python -m hpogrid ARGS` on a pseudo-terminal of COLUMNS columns; its exit code and output."""
+def under_terminal(
+    args: list[str], env: dict, cwd: Path, timeout: float = 300, interrupt: str | None = None
+) -> tuple[int, str]:
+    """Run `python -m hpogrid ARGS` on a pseudo-terminal of COLUMNS columns; its exit code and output.
+    interrupt: a regular expression; once the output matches it, Ctrl-C is typed."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: exec at once
         os.chdir(cwd)
@@ -91,6 +97,9 @@ def under_terminal(args: list[str], env: dict, cwd: Path, timeout: float = 300) 
             if not data:
                 break
             output += data
+            if interrupt and re.search(interrupt, output.decode(errors="replace")):
+                os.write(fd, b"\x03")
+                interrupt = None
     else:
         os.kill(pid, 9)
     _, status = os.waitpid(pid, 0)
@@ -196,7 +205,7 @@ def test_local_run_on_an_80_column_terminal(hpogrid, base, tmp_path):
         assert log.is_file() and log == run_dir / "trials" / f"{record.trial_id}.log"
         content = log.read_text()
         assert "training units=7 act=sigmoid" in content and "a note on stderr" in content
-        assert 'train.py", line 12, in train' in content
+        assert 'train.py", line 14, in train' in content
         assert content.rstrip().endswith("\nRuntimeError: units 7 with sigmoid is broken")
     assert all((run_dir / "trials" / f"{r.trial_id}.log").is_file() for r in records)
     assert "Token authentication" in (run_dir / "ray.log").read_text()  # where Ray's words went
@@ -248,3 +257,21 @@ def test_local_run_not_on_a_terminal_with_verbose(hpogrid, base, tmp_path):
     rest = [t for t in done.stderr.splitlines() if t not in progress and not re.match(r"\(\w+\) ", t)]
     assert not RAY_TEXT.search("\n".join(rest)), rest
     assert json.loads(done.stdout.split("Best config (JSON")[1].splitlines()[1])
+
+
+def test_ctrl_c_and_resume_leave_ray_silent(hpogrid, base, tmp_path):
+    """Ctrl-C: hpogrid's own --resume line, not Ray's 'Resume experiment with: Tuner.restore(...)';
+    the resumed run says nothing of Ray's either (no 'Failed to fetch metrics')."""
+    make_project(hpogrid, tmp_path, "stop", 6)
+    env = environment(base, HPOGRID_TEST_SLEEP="2")
+    code, output = under_terminal(["local_run", "stop"], env, tmp_path, interrupt=r"[1-5]/6 ")
+    shown = "\n".join(text for text, _ in screen(output))
+    assert code == 130, shown
+    assert "Continue with: hpogrid local_run stop --resume" in shown
+    assert not RAY_TEXT.search(shown), f"Ray's text on the terminal:\n{shown}"
+    run_dir = Path(shown.split("Results: ")[1].split()[0])
+    assert "Tuner.restore" in (run_dir / "ray.log").read_text()  # Ray said it, in its log
+    code, output = under_terminal(["local_run", "stop", "--resume"], environment(base), tmp_path)
+    shown = "\n".join(text for text, _ in screen(output))
+    assert code == 0 and "finished: 6 of 6 trials" in shown, shown
+    assert not RAY_TEXT.search(shown) and "fetch" not in shown, f"Ray's text on the terminal:\n{shown}"

@@ -16,7 +16,8 @@ TOP = 5  # rows of the final table
     "local_run",
     help="Run a project's hyperparameter search with Ray Tune on this machine.\n\n"
     "Results go to the project's runs/<run id>/: trials.jsonl (one record per finished trial) and "
-    "summary.json. Ctrl-C stops the run; --resume continues it, also after a crash.\n\n"
+    "summary.json; what each trial printed in trials/<trial id>.log, what Ray said in ray.log. "
+    "Ctrl-C stops the run; --resume continues it, also after a crash.\n\n"
     "\b\nExamples:\n  hpogrid local_run simple_objective\n  hpogrid local_run mnist_cnn --resume\n"
     "  hpogrid local_run mnist_cnn --address 10.0.0.5:6379   # on a running Ray cluster",
 )
