@@ -1,7 +1,8 @@
 """The terminal of a run: hpogrid's lines and its status line there, everything Ray says in the run's log.
 
-While a run is on, file descriptor 2 of this process (where Ray's Python loggers, its C++ core and its
-warnings write) points to ``<run dir>/ray.log``; hpogrid writes to a copy of the terminal it kept.
+While a run is on, file descriptor 2 of this process (where Ray's Python loggers, its C++ core, the
+search libraries and Python warnings write) points to ``<run dir>/ray.log``; hpogrid writes to a copy
+of the terminal it kept.
 Until the run folder exists (Ray starts first, so that a failed start leaves no folder), Ray's text
 goes to a temporary file that is then copied to the log.
 """
@@ -198,7 +199,8 @@ def run_console(quiet: bool = False, verbose: bool = False) -> Iterator[tuple[Co
 
 
 def _warning_to(log_of: RayOutput):
-    """warnings.showwarning writing to the run's Ray log (the driver runs no user code)."""
+    """warnings.showwarning writing to the run's Ray log: in the driver only Ray and the search
+    libraries run (the user's code runs in the trials, whose warnings go to their logs)."""
 
     def show(message, category, filename, lineno, file=None, line=None):
         if log_of.file is not None:
