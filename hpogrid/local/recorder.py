@@ -56,7 +56,7 @@ class Recorder(Callback):
         space: SearchSpace,
         hpo: dict,
         total: int,
-        quiet: bool = False,
+        quiet: bool = False,  # unused: the run's console says (kept for the callers)
         source: dict | None = None,
     ):
         self.run_dir, self.run_id, self.total = Path(run_dir), run_id, total
@@ -119,6 +119,9 @@ class Recorder(Callback):
         result = self.last.get(trial.trial_id) or dict(trial.last_result or {})
         error = _error_text(trial)
         log = trial_log(self.run_dir, trial.trial_id)
+        self._records()
+        if trial.trial_id in self.ids:  # recorded before a resume
+            return
         self.tail()  # what the trial printed; the traceback below is summed up by the failure line
         log.parent.mkdir(exist_ok=True)
         with open(log, "a", encoding="utf-8") as handle:
@@ -126,7 +129,7 @@ class Recorder(Callback):
         with contextlib.suppress(OSError):
             self.tailed[log.name] = log.stat().st_size
         console = consoles.current()
-        if not console.quiet and trial.trial_id not in self.ids:
+        if not console.quiet:
             console.say(failure_line(trial.trial_id, error, log, console.width()))
         self._record(trial, result, "error", error)
 
