@@ -14,6 +14,7 @@ from hpogrid.catalog import ALGORITHMS, SCHEDULERS
 from hpogrid.local.runner import RunOptions, run
 from hpogrid.project import ProjectStore
 from hpogrid.results import SUMMARY_FILE, TRIALS_FILE, Journal
+from hpogrid.space.model import SearchSpace
 from tests.conftest import run_cli
 
 SPACE = {
@@ -294,8 +295,9 @@ def test_cli_local_run_prints_best_and_results(ray_session, tmp_path, base):
     make_project(tmp_path, "cli", OBJECTIVE, "objective", {"num_trials": 3, "seed": 9})
     result = run_cli("local_run", "cli", "-q")
     assert result.exit_code == 0, result.output
-    assert "finished: 3 of 3 trials (3 completed, 0 stopped early, 0 failed)" in result.stdout
-    assert "Best config: {" in result.stdout
+    assert "finished: 3 of 3 trials" in result.stdout and "3 completed, 0 stopped early, 0 failed" in result.stdout
+    best = json.loads(result.stdout.split("Best config (JSON")[1].splitlines()[1])
+    assert SearchSpace.parse(SPACE).check_point(best)  # a point --search_points takes
     run_dir = Path(result.stdout.split("Results: ")[1].split()[0])
     assert (run_dir / TRIALS_FILE).is_file() and len(Journal(run_dir).records()) == 3
 
@@ -403,8 +405,8 @@ def test_mnist_example_with_asha_and_progress(ray_session, hpogrid, tmp_path):
         str(REPO / "config/search_space/example_mnist_space.json"),
     )
     result = hpogrid("local_run", "mnist")
-    assert "trials 6/6 done" in result.stderr and "best accuracy" in result.stderr
-    assert "Best trials by accuracy (max)" in result.stdout
+    assert "6/6 done" in result.stderr and "best accuracy" in result.stderr
+    assert "Best 5 trials by accuracy (max)" in result.stdout
     run_dir = Path(result.stdout.split("Results: ")[1].split()[0])
     records = Journal(run_dir).records()
     assert len(records) == 6

@@ -308,7 +308,7 @@ def test_run_example_script(base, tmp_path):
     env["PATH"] = f"{Path(PYTHON).parent}:{env['PATH']}"
     done = subprocess.run(["bash", str(REPO / "run_example.sh")], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "finished: 200 of 200 trials" in done.stdout and "Best config: {'height'" in done.stdout
+    assert "finished: 200 of 200 trials" in done.stdout and 'these):\n{"height"' in done.stdout
     project = json.loads((base / "projects" / "simple_objective" / "project.json").read_text())
     assert project["configs"]["hpo_config"]["num_trials"] == 200
     summary = json.loads(next((base / "projects" / "simple_objective" / "runs").glob("*/summary.json")).read_text())

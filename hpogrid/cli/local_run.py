@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
 from pathlib import Path
 
 import click
 
-from hpogrid.cli.output import echo_table
+TOP = 5  # rows of the final table
 
 
 @click.command(
     "local_run",
     help="Run a project's hyperparameter search with Ray Tune on this machine.\n\n"
     "Results go to the project's runs/<run id>/: trials.jsonl (one record per finished trial) and "
-    "summary.json. Ctrl-C stops the run; --resume continues it, also after a crash.\n\n"
+    "summary.json; what each trial printed in trials/<trial id>.log, what Ray said in ray.log. "
+    "Ctrl-C stops the run; --resume continues it, also after a crash.\n\n"
     "\b\nExamples:\n  hpogrid local_run simple_objective\n  hpogrid local_run mnist_cnn --resume\n"
     "  hpogrid local_run mnist_cnn --address 10.0.0.5:6379   # on a running Ray cluster",
 )
@@ -34,8 +38,14 @@ from hpogrid.cli.output import echo_table
 )
 @click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True, help="Retries of a failing trial.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def local_run(project: str, resume: bool, address: str | None, search_points: Path | None, retries: int, quiet: bool):
-    from hpogrid.local.runner import RunOptions, best_table, load_points, run
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show what the trials print (always in runs/<run id>/trials/<trial>.log)."
+)
+def local_run(
+    project: str, resume: bool, address: str | None, search_points: Path | None, retries: int, quiet: bool,
+    verbose: bool,
+):  # fmt: skip
+    from hpogrid.local.runner import RunOptions, load_points, run
     from hpogrid.project import ProjectStore
     from hpogrid.space.model import SearchSpace
 
@@ -43,25 +53,69 @@ def local_run(project: str, resume: bool, address: str | None, search_points: Pa
     points = load_points(search_points, SearchSpace.parse(loaded.search_space)) if search_points else []
     if resume and points:
         raise click.UsageError("--search_points cannot be combined with --resume")
-    result = run(loaded, RunOptions(resume=resume, address=address, search_points=points, quiet=quiet, retries=retries))
+    options = RunOptions(
+        resume=resume, address=address, search_points=points, quiet=quiet, verbose=verbose, retries=retries
+    )
+    result = run(loaded, options)
     summary = result.summary
     if summary["status"] == "failed":  # the trials report something else than the config's metric
         from hpogrid.errors import HpogridError
 
         raise HpogridError(f"local_run: {summary['error']}")
     counts = summary["counts"]
-    click.echo(
-        f"Run {summary['run_id']} {summary['status']}: {sum(counts.values())} of {summary['num_trials']} trials "
-        f"({counts['terminated']} completed, {counts['early_stopped']} stopped early, {counts['error']} failed)"
-    )
-    headers, rows = best_table(result.records, summary["mode"])
-    if rows:
-        click.echo(f"\nBest trials by {summary['metric']} ({summary['mode']}):")
-        echo_table(headers, rows, "", width=80)
-    if summary["best"]:
-        click.echo(f"\nBest config: {summary['best']['config']}  {summary['metric']} = {summary['best']['value']}")
+    ended = f"Run {summary['run_id']} {summary['status']}: {sum(counts.values())} of {summary['num_trials']} trials"
+    how = f"{counts['terminated']} completed, {counts['early_stopped']} stopped early, {counts['error']} failed"
+    fits = len(ended) + len(how) + 3 < shutil.get_terminal_size((100, 24)).columns
+    click.echo(f"{ended} ({how})" if fits else f"{ended}:\n  {how}")
+    _echo_best(loaded, result.records, summary)
     click.echo(f"Results: {result.run_dir}")
     if summary["status"] != "finished":
         click.echo(f"Continue with: hpogrid local_run {project} --resume")
         return 130
     return 0
+
+
+def _echo_best(project, records, summary: dict) -> None:
+    """The best trials as `report` lays them out, fitted to the terminal, then the best config as JSON."""
+    from hpogrid.cli.output import fitted_table
+    from hpogrid.report.collect import Trials, flat_config
+    from hpogrid.report.table import build
+
+    metric, mode = summary["metric"], summary["mode"]
+    trials = Trials(
+        metric=metric,
+        mode=mode,
+        hyperparameters=list(summary["hyperparameters"]),
+        extra_metrics=list(project.hpo_config["extra_metrics"]),
+        records=list(records),
+    )
+    table = build(trials, top=TOP)
+    if table.scored().empty:
+        return
+    names = trials.hyperparameters
+    headers = ["trial", metric, "status", *table.extras, *table.params]
+    rows = []
+    for record in table.records:
+        extras = [(record.extra or {}).get(m, (record.last_result or {}).get(m)) for m in table.extras]
+        params = flat_config(record.config or {}, names).values()
+        rows.append([record.trial_id, _short(record.value), record.status, *map(_short, [*extras, *params])])
+    width = shutil.get_terminal_size((100, 24)).columns
+    text, left_out = fitted_table(headers, rows, width - 1, keep=3)
+    click.echo(f"\nBest {len(rows)} trials by {metric} ({mode}):")
+    click.echo(text)
+    if left_out:
+        click.echo(f"(not shown, too wide: {', '.join(left_out)}; all columns: hpogrid report {project.name})")
+    best = summary["best"]
+    if best:
+        click.echo(f"\nBest {metric}: {_short(best['value'])} (trial {best['trial_id']})")
+        # full precision (the exact point), so the JSON line may run past the width
+        click.echo(f"Best config (JSON, a --search_points file holds a list of these):\n{json.dumps(best['config'])}")
+
+
+def _short(value):
+    """Numbers to 5 significant digits; missing values as None (shown '-')."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else float(f"{value:.5g}")
+    return value

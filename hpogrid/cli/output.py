@@ -76,3 +76,27 @@ def echo_config(kind: str, config: dict) -> None:
         echo_table(["HYPERPARAMETER", "METHOD", "DIMENSION"], rows, "(empty)", width=100)
     else:
         echo_table(["FIELD", "VALUE"], [[k, v] for k, v in config.items()], "(empty)", width=100)
+
+
+def fitted_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int, keep: int, cell_width: int = 14
+) -> tuple[str, list[str]]:
+    """An aligned table no wider than width: the first `keep` columns always, the others from the left
+    while they fit; headers and cells cut to cell_width. Returns the text and the columns left out."""
+    cells = [[cell(v, cell_width) for v in row] for row in rows]
+    names = [h if len(h) <= cell_width else h[: cell_width - 1] + "~" for h in headers]
+    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+    shown: list[int] = list(range(min(keep, len(headers))))
+    used = sum(widths[i] for i in shown) + 2 * (len(shown) - 1)
+    left_out = []
+    for i in range(keep, len(headers)):
+        if used + 2 + widths[i] <= width:
+            shown.append(i)
+            used += 2 + widths[i]
+        else:
+            left_out.append(headers[i])
+    shown.sort()
+    lines = ["  ".join(names[i].ljust(widths[i]) for i in shown).rstrip()]
+    lines.append("  ".join("-" * widths[i] for i in shown))
+    lines += ["  ".join(row[i].ljust(widths[i]) for i in shown).rstrip() for row in cells]
+    return "\n".join(lines), left_out

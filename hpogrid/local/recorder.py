@@ -1,20 +1,23 @@
 """The Ray Tune callback of a run: writes the trial records and shows live progress.
 
-Both run in the driver and are pickled with the experiment, so a resumed run gets them back.
+Both run in the driver and are pickled with the experiment, so a resumed run gets them back; the
+terminal is the run's console (hpogrid.local.console), never pickled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import socket
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from ray.tune import Callback
 
-from hpogrid.local.trainable import finished_on_its_own
+from hpogrid.local import console as consoles
+from hpogrid.local.progress import Counts, line
+from hpogrid.local.trainable import TRIAL_LOGS, finished_on_its_own, trial_log
 from hpogrid.results import Journal, TrialRecord, best, iso
 from hpogrid.space.model import SearchSpace
 
@@ -27,6 +30,8 @@ RAY_KEYS = frozenset(
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+INTERVAL_VARIABLE = "HPOGRID_PROGRESS_INTERVAL"  # seconds between plain progress lines (not a terminal)
+PLAIN_INTERVAL = 30.0
 
 
 def met(stop: dict, result: dict) -> bool:
@@ -37,8 +42,11 @@ def met(stop: dict, result: dict) -> bool:
 class Recorder(Callback):
     """Appends a TrialRecord to the run's journal as each trial ends, and shows progress.
 
-    Progress is a live status line on a terminal (a line every 10 s otherwise, none when quiet):
-    trials done/running/failed, best so far, elapsed time and an estimate of the time left.
+    Progress is a status line redrawn in place on a terminal, a plain line every PLAIN_INTERVAL
+    seconds or tenth of the trials otherwise (none when quiet): a bar, trials done/running/starting/
+    stopped early/failed, best so far, elapsed time and an estimate of the time left. A failed trial
+    is one line: its id, the exception's last line and its log. With --verbose, the trials' output
+    (their logs) is shown too.
     """
 
     def __init__(
@@ -48,10 +56,10 @@ class Recorder(Callback):
         space: SearchSpace,
         hpo: dict,
         total: int,
-        quiet: bool = False,
+        quiet: bool = False,  # unused: the run's console says (kept for the callers)
         source: dict | None = None,
     ):
-        self.run_dir, self.run_id, self.total, self.quiet = Path(run_dir), run_id, total, quiet
+        self.run_dir, self.run_id, self.total = Path(run_dir), run_id, total
         self.space_json = space.to_json()
         self.metric, self.mode = hpo["metric"], hpo["mode"]
         self.extra_metrics = list(hpo["extra_metrics"])
@@ -67,10 +75,11 @@ class Recorder(Callback):
         self.records: list[TrialRecord] | None = None  # loaded from the journal on first use
         self.space = SearchSpace.parse(self.space_json)
         self.ids: set[str] = set()
-        self.tty = sys.stderr.isatty()
-        self.interval = 0.5 if self.tty else 10.0
         self.began = time.time()
         self.shown = 0.0
+        self.shown_done = 0
+        self.pending = 0
+        self.tailed: dict[str, int] = {}  # trial log -> bytes already shown (--verbose)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -108,16 +117,33 @@ class Recorder(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         result = self.last.get(trial.trial_id) or dict(trial.last_result or {})
-        self._record(trial, result, "error", _error_text(trial))
+        error = _error_text(trial)
+        log = trial_log(self.run_dir, trial.trial_id)
+        self._records()
+        if trial.trial_id in self.ids:  # recorded before a resume
+            return
+        self.tail()  # what the trial printed; the traceback below is summed up by the failure line
+        log.parent.mkdir(exist_ok=True)
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"\n[hpogrid] trial {trial.trial_id} failed:\n{error}\n")
+        with contextlib.suppress(OSError):
+            self.tailed[log.name] = log.stat().st_size
+        console = consoles.current()
+        if not console.quiet:
+            console.say(failure_line(trial.trial_id, error, log, console.width()))
+        self._record(trial, result, "error", error)
 
     def on_step_end(self, iteration, trials, **info) -> None:
+        self.pending = sum(t.status == "PENDING" for t in trials)
+        self.running = {t.trial_id for t in trials if t.status == "RUNNING"}
+        self.tail()
         self.show()
 
     def on_experiment_end(self, trials, **info) -> None:
-        self.shown = 0.0
+        self.running, self.pending = set(), 0
+        self.tail()
         self.show(force=True)
-        if self.tty and not self.quiet:
-            sys.stderr.write("\n")
+        consoles.current().end()
 
     # -- records --------------------------------------------------------------------------------
     def _record(self, trial, result: dict, status: str, error: str | None) -> None:
@@ -153,32 +179,93 @@ class Recorder(Callback):
         self.show(force=True)
 
     # -- progress -------------------------------------------------------------------------------
+    def counts(self, now: float) -> Counts:
+        records = self._records()
+        scored = best(records, self.mode)
+        return Counts(
+            total=self.total,
+            done=len(records),
+            running=len(self.running),
+            pending=self.pending,
+            stopped=sum(r.status == "early_stopped" for r in records),
+            failed=sum(r.status == "error" for r in records),
+            metric=self.metric,
+            best=scored.value if scored else None,
+            elapsed=now - self.began,
+        )
+
     def show(self, force: bool = False) -> None:
-        if self.quiet:
+        """Redraw the status line (at most twice a second), or print a plain line when its time has come."""
+        console = consoles.current()
+        if console.quiet:
             return
         now = time.time()
-        if now - self.shown < self.interval and not (force and self.tty):
-            return
+        if console.tty:
+            if not force and now - self.shown < 0.5:
+                return
+        else:
+            done = len(self._records())
+            every = max(1, self.total // 10)
+            interval = _interval()
+            due = now - self.shown >= interval or done >= self.shown_done + every
+            if not due and not (force and done == self.total):
+                return
+            if force and done == self.shown_done and now - self.shown < interval:
+                return
+            self.shown_done = done
         self.shown = now
-        sys.stderr.write(("\r" if self.tty else "") + self.line(now) + ("" if self.tty else "\n"))
-        sys.stderr.flush()
+        console.status(line(self.counts(now), console.width() - 1, bar=console.tty))
 
-    def line(self, now: float) -> str:
-        records = self._records()
-        done = len(records)
-        failed = sum(r.status == "error" for r in records)
-        top = best(records, self.mode)
-        elapsed = now - self.began
-        eta = elapsed / done * max(self.total - done, 0) if done else None
-        parts = [
-            f"trials {done}/{self.total} done",
-            f"{len(self.running)} running",
-            f"{failed} failed",
-            f"best {self.metric} {top.value:.6g}" if top else f"best {self.metric} -",
-            f"elapsed {_clock(elapsed)}",
-            f"eta {_clock(eta)}" if eta is not None else "eta -",
-        ]
-        return " | ".join(parts).ljust(100)
+    def tail(self) -> None:
+        """With --verbose: the trials' new output lines, each after its trial id."""
+        console = consoles.current()
+        if not console.verbose:
+            return
+        folder = self.run_dir / TRIAL_LOGS
+        if not folder.is_dir():
+            return
+        for log in sorted(folder.glob("*.log")):
+            seen = self.tailed.get(log.name, 0)
+            try:
+                size = log.stat().st_size
+                if size <= seen:
+                    continue
+                with open(log, "rb") as handle:
+                    handle.seek(seen)
+                    data = handle.read(size - seen)
+            except OSError:
+                continue
+            complete = data.rfind(b"\n") + 1
+            self.tailed[log.name] = seen + complete
+            for text in data[:complete].decode(errors="replace").splitlines():
+                console.say(f"({log.stem}) {ANSI.sub('', text)}")
+
+
+def failure_line(trial_id: str, error: str, log: Path, width: int) -> str:
+    """One line for a failed trial: its id and the exception's last line, cut to the width, then the
+    path of its log, never cut (a long one runs past the width)."""
+    lines = [t.strip() for t in ANSI.sub("", error).splitlines() if t.strip()]
+    last = lines[-1] if lines else "failed"
+    head = f"Trial {trial_id} failed: "
+    room = max(width - 1 - len(head), 20)
+    if len(last) > room:
+        last = last[: room - 3] + "..."
+    return f"{head}{last}  log: {_shown_path(log)}"
+
+
+def _shown_path(path: Path) -> str:
+    """The path relative to the working folder when it is inside it, else absolute."""
+    try:
+        return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd().resolve()) else str(path)
+    except (OSError, ValueError):
+        return str(path)
+
+
+def _interval() -> float:
+    try:
+        return float(os.environ.get(INTERVAL_VARIABLE, PLAIN_INTERVAL))
+    except ValueError:
+        return PLAIN_INTERVAL
 
 
 def _error_text(trial) -> str:
@@ -189,8 +276,3 @@ def _error_text(trial) -> str:
     else:
         text = str(getattr(trial, "error_msg", None) or "the trial failed")
     return ANSI.sub("", text).strip()
-
-
-def _clock(seconds: Any) -> str:
-    seconds = int(seconds or 0)
-    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
-import json
 import logging
-import math
 import os
 import shlex
 import sys
@@ -48,6 +46,7 @@ class RunOptions:
     address: str | None = None
     search_points: list[dict] = field(default_factory=list)
     quiet: bool = False
+    verbose: bool = False  # show the trials' output (it is in runs/<id>/trials/<trial id>.log in any case)
     retries: int = 0
     source: dict | None = None  # where the trials ran, kept in every record (default: this local run)
     on_start: Callable[[], None] | None = None  # called once Ray Tune has set its signal handlers
@@ -136,7 +135,8 @@ def start_ray(address: str | None, quiet: bool) -> bool:
         return False
     source = "--address" if address else ADDRESS_VARIABLE
     address = address or os.environ.get(ADDRESS_VARIABLE)
-    kwargs = {"include_dashboard": False, "log_to_driver": not quiet, "logging_level": logging.WARNING}
+    # the trials' output is in their logs (hpogrid.local.trainable), not streamed through the driver
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if not address:
         cpus = os.environ.get(CPUS_VARIABLE, "")
         ray.init(address="local", num_cpus=int(cpus) if cpus.isdigit() and int(cpus) else os.cpu_count(), **kwargs)
@@ -222,10 +222,9 @@ def run(project: Project, options: RunOptions) -> RunResult:
     A run whose trials do not report hpo_config.metric is stopped at the first such result: its
     summary has status 'failed' and an 'error' saying how to fix the config.
     """
-    from hpogrid.local.controller import TrialRules, hpogrid_controller
     from hpogrid.local.trainable import RUN_DIR_VARIABLE, ModelLocator, make_trainable
 
-    hpo, model = project.hpo_config, project.model_config
+    model = project.model_config
     space = SearchSpace.parse(project.search_space)
     env = {
         "HPOGRID_WORK_DIR": os.environ.get("HPOGRID_WORK_DIR", os.getcwd()),
@@ -250,6 +249,25 @@ def run(project: Project, options: RunOptions) -> RunResult:
     env[RUN_DIR_VARIABLE] = str(run_dir)
     os.environ.update(RAY_ENV)
     os.environ.update(env)
+    from hpogrid.local.console import run_console
+
+    with run_console(options.quiet, options.verbose) as (console, ray_output):
+        try:
+            return _run(project, options, space, trainable, reusable, run_dir, run_id, start, ray_output)
+        except HpogridError:
+            raise
+        except BaseException as exc:
+            said = ray_output.text() if not run_dir.is_dir() else ""
+            if said.strip() and not isinstance(exc, KeyboardInterrupt):  # Ray failed to start: its words
+                console.say(said.rstrip())
+            raise
+
+
+def _run(project, options, space, trainable, reusable, run_dir, run_id, start, ray_output) -> RunResult:
+    """run() with Ray's output kept off the terminal (ray_output: where it goes)."""
+    from hpogrid.local.controller import TrialRules, hpogrid_controller
+
+    hpo = project.hpo_config
     import ray.tune  # noqa: F401 - the 2 s import, before Ray starts rather than inside the run
 
     started_ray = start_ray(options.address, options.quiet)
@@ -262,6 +280,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
     )
     try:
         run_dir.mkdir(parents=True, exist_ok=options.resume)  # once Ray is there: a failed start leaves nothing
+        ray_output.attach(run_dir)
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
         _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records())
         _quiet_ray_result_loading()
@@ -452,11 +471,3 @@ def _write(
         summary["error"] = error  # why the run failed
     write_summary(run_dir, summary)
     return summary
-
-
-def best_table(records: list[TrialRecord], mode: str, top: int = 5) -> tuple[list[str], list[list]]:
-    """Headers and rows of the best trials, for the final table."""
-    scored = [r for r in records if isinstance(r.value, (int, float)) and math.isfinite(r.value)]
-    scored.sort(key=lambda r: r.value, reverse=mode == "max")
-    rows = [[r.trial_id, r.value, r.status, r.iterations, json.dumps(r.config)] for r in scored[:top]]
-    return ["TRIAL", "VALUE", "STATUS", "ITERATIONS", "CONFIG"], rows

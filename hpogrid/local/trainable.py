@@ -14,6 +14,7 @@ the same folder unless set).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +32,7 @@ from hpogrid.errors import HpogridError
 
 RUN_DIR_VARIABLE = "HPOGRID_RUN_DIR"
 FINISHED_DIR = ".finished"  # in the run dir: a file per trial that ended on its own
+TRIAL_LOGS = "trials"  # in the run dir: <trial id>.log, what each trial printed (stdout and stderr)
 OLD_CHECKPOINT_FILE = "hpogrid_checkpoint_path.json"
 
 
@@ -150,6 +153,48 @@ def finished_on_its_own(run_dir: Path, trial_id: str) -> bool:
     return (Path(run_dir) / FINISHED_DIR / trial_id).exists()
 
 
+def trial_log(run_dir: Path, trial_id: str) -> Path:
+    return Path(run_dir) / TRIAL_LOGS / f"{trial_id}.log"
+
+
+@contextlib.contextmanager
+def output_to_trial_log() -> Iterator[None]:
+    """In a worker: this trial's stdout and stderr (Python's and C code's: file descriptors 1 and 2)
+    appended to its log in the run folder, while the block runs. Without a run folder: unchanged."""
+    run_dir = os.environ.get(RUN_DIR_VARIABLE)
+    if not run_dir:
+        yield
+        return
+    from ray import tune
+
+    log = trial_log(Path(run_dir), tune.get_context().get_trial_id())
+    try:
+        log.parent.mkdir(exist_ok=True)
+        handle = open(log, "ab")  # noqa: SIM115 - closed below
+    except OSError:
+        yield
+        return
+    _flush_std()
+    saved = [os.dup(1), os.dup(2)]
+    os.dup2(handle.fileno(), 1)
+    os.dup2(handle.fileno(), 2)
+    try:
+        yield
+    finally:
+        _flush_std()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        handle.close()
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
 # -- wrapping ---------------------------------------------------------------------------------------
 def required_positional(function: Any) -> int:
     """How many positional arguments without a default a function takes."""
@@ -195,11 +240,12 @@ def make_trainable(locator: ModelLocator, env: dict[str, str]) -> tuple[Any, boo
 
     def trial(config: dict) -> None:
         os.environ.update(env)
-        function = locator.load()
-        if takes_reporter:
-            function(config, reporter)
-        else:
-            function(config)
+        with output_to_trial_log():
+            function = locator.load()
+            if takes_reporter:
+                function(config, reporter)
+            else:
+                function(config)
         mark_finished()
 
     trial.__name__ = trial.__qualname__ = locator.name
@@ -232,15 +278,17 @@ def adapt_class(cls: type, env: dict[str, str]) -> type:
 
     def setup(self, config):
         os.environ.update(env)
-        if "_setup" in own and "setup" not in own:
-            return self._setup(config)
-        return cls.setup(self, config)
+        with output_to_trial_log():
+            if "_setup" in own and "setup" not in own:
+                return self._setup(config)
+            return cls.setup(self, config)
 
     namespace["setup"] = setup
     user_step = (lambda self: self._train()) if "_train" in own and "step" not in own else cls.step
 
     def step(self):
-        result = user_step(self)
+        with output_to_trial_log():
+            result = user_step(self)
         if isinstance(result, dict) and result.get("done"):
             mark_finished()
         return result
