@@ -49,8 +49,12 @@ def trials(n: int = 60, seed: int = 3) -> Trials:
                 status="error" if failed else "terminated",
                 iterations=0 if failed else ITERATIONS,
                 extra={} if failed else {"acc": 1 - loss[-1]},
-                history={} if failed else {
-                    "iteration": list(range(1, ITERATIONS + 1)), "loss": loss, "acc": [1 - v for v in loss]
+                history={}
+                if failed
+                else {
+                    "iteration": list(range(1, ITERATIONS + 1)),
+                    "loss": loss,
+                    "acc": [1 - v for v in loss],
                 },  # fmt: skip
                 error="Traceback ...\nValueError: diverged" if failed else None,
                 start=f"2026-11-25T10:{i // 60:02d}:{i % 60:02d}+00:00",
@@ -132,7 +136,8 @@ def export(uri: str) -> str:
     done = run_cli("report", "g.jsonl", "--mode", "min", "-q", "--to_mlflow", "--mlflow-uri", uri)
     assert done.exit_code == 0, done.output
     assert done.stderr == ""
-    (line,) = done.stdout.splitlines()  # one line: where the runs went, how to look at them
+    assert len(done.stdout.splitlines()) == 1, done.stdout  # one line: where the runs went, how to look
+    line = done.stdout.strip()
     return line
 
 
@@ -285,7 +290,18 @@ def test_json_prints_the_table(tmp_path):
     table = list(csv.DictReader(open("t.csv")))
     assert len(rows) == len(table) == 60  # every row, not only the 30 the text table shows
     assert [list(r) for r in rows] == [list(table[0])] * 60  # the table's columns, in its order
-    assert list(rows[0]) == ["x", "layers", "opt.lr", "opt.kind", "loss", "acc", "status", "source", "trial_id", "jobid"]
+    assert list(rows[0]) == [
+        "x",
+        "layers",
+        "opt.lr",
+        "opt.kind",
+        "loss",
+        "acc",
+        "status",
+        "source",
+        "trial_id",
+        "jobid",
+    ]
     for row, line in zip(rows, table, strict=True):
         assert row["trial_id"] == line["trial_id"] and row["status"] == line["status"]
         assert row["loss"] == (pytest.approx(float(line["loss"])) if line["loss"] else None)

@@ -99,7 +99,7 @@ def report(
     )  # fmt: skip
     to_stdout = outname == "-"
     if as_json and (to_stdout or analyze):
-        raise click.UsageError("--json prints the table alone: not with -o - or --analyze (--summary writes the analysis)")
+        raise click.UsageError("--json prints the table alone: not with -o - or --analyze (--summary: the analysis)")
     if to_stdout:
         files = [f for f in formats if f != "mlflow"]
         if len(files) != 1:

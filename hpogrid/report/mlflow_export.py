@@ -68,9 +68,7 @@ def destination(uri: str) -> Destination:
         return Destination(uri, "other")
     path = Path(uri).expanduser().resolve()
     if path.exists() and not path.is_dir():
-        raise HpogridError(
-            f"--mlflow-uri {uri}: a file, not a folder; for a sqlite database give sqlite:///{path}"
-        )
+        raise HpogridError(f"--mlflow-uri {uri}: a file, not a folder; for a sqlite database give sqlite:///{path}")
     return Destination(path.as_uri(), "folder")
 
 
@@ -204,7 +202,11 @@ def _write_client(client, experiment_id: str, runs: list[Planned], existing: dic
     """Through the client: create_run (with its tags), log_batch in chunks, set_terminated."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from mlflow.entities import RunStatus
+
     limits = _limits()
+    store = client._tracking_client.store
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
     ids = dict(existing)
 
     def send(run: Planned) -> None:
@@ -215,7 +217,8 @@ def _write_client(client, experiment_id: str, runs: list[Planned], existing: dic
         ids[run.key] = created.info.run_id
         for metrics, params, more_tags in batches(run, limits):
             client.log_batch(created.info.run_id, metrics=metrics, params=params, tags=more_tags)
-        client.set_terminated(created.info.run_id, run.status, end_time=run.end)
+        # the store's update, not client.set_terminated: that prints two lines per run for a server
+        store.update_run_info(created.info.run_id, RunStatus.from_string(run.status), run.end or now, run.name)
 
     parents = [run for run in runs if run.parent is None]
     for run in parents:
