@@ -330,3 +330,25 @@ def test_a_mistyped_project_name_is_suggested(tmp_path):
     far = run_cli("report", "nothing_like_it")
     assert far.exit_code == 2
     assert far.stderr == "Error: no project or results file named 'nothing_like_it'; see `hpogrid project list`\n"
+
+
+def test_names_mlflow_refuses_are_one_line_and_no_run(tmp_path, monkeypatch):
+    """A parameter name MLflow refuses: the same one line from the database path and the client path."""
+    pytest.importorskip("mlflow")
+    found = trials(5)
+    for record in found.records:
+        record.config["w[0]"] = 1
+    write_jsonl(tmp_path / "g.jsonl", found)
+    for uri in (f"sqlite:///{tmp_path / 'm.db'}", (tmp_path / "fs").as_uri()):
+        done = run_cli("report", "g.jsonl", "--mode", "min", "-q", "--to_mlflow", "--mlflow-uri", uri)
+        assert done.exit_code == 2 and "Traceback" not in done.output
+        (line,) = done.stderr.splitlines()
+        assert line.startswith(f"Error: --mlflow-uri {uri}: MLflow says: ") and "w[0]" in line
+        client = client_for(uri, monkeypatch)
+        experiment = client.get_experiment_by_name("hpogrid")
+        runs = client.search_runs([experiment.experiment_id])
+        if uri.startswith("sqlite"):
+            assert runs == []  # one transaction: nothing
+        else:  # the parents (made first), and no trial run marked as exported: the next export redoes it
+            keys = [r.data.tags["hpogrid.key"] for r in runs if "hpogrid.key" in r.data.tags]
+            assert sorted(keys) == ["source:local 20261125-101500-123", "source:task 4242"]

@@ -172,19 +172,23 @@ def plan(table: Table, existing: dict[str, str]) -> list[Planned]:
     return [run for run in runs.values() if run.parent is None] + children
 
 
-def batches(run: Planned, limits: tuple[int, int, int]) -> Iterator[tuple[list, list, list]]:
+def batches(run: Planned, limits: tuple[int, int, int], last_tags: dict[str, str]) -> Iterator[tuple[list, list, list]]:
     """(metrics, params, tags) for log_batch calls within MLflow's limits: (metrics, params or tags,
-    entities) per call. The tags given at the run's creation are not repeated here."""
-    from mlflow.entities import Metric, Param
+    entities) per call; last_tags come with the last call."""
+    from mlflow.entities import Metric, Param, RunTag
 
     most_metrics, most_params, most_entities = limits
     params = [Param(k, v) for k, v in run.params.items()]
     metrics = [Metric(k, v, ts, step) for k, v, ts, step in run.metrics]
-    while params or metrics:
+    tags = [RunTag(k, v) for k, v in last_tags.items()]
+    while params or metrics or tags:
         some_params, params = params[:most_params], params[most_params:]
-        room = min(most_metrics, most_entities - len(some_params))
+        room = min(most_metrics, most_entities - len(some_params) - len(tags))
         some_metrics, metrics = metrics[:room], metrics[room:]
-        yield some_metrics, some_params, []
+        last = not params and not metrics
+        yield some_metrics, some_params, tags if last else []
+        if last:
+            return
 
 
 def _limits() -> tuple[int, int, int]:
@@ -213,10 +217,11 @@ def _write_client(client, experiment_id: str, runs: list[Planned], existing: dic
         tags = dict(run.tags)
         if run.parent is not None:
             tags["mlflow.parentRunId"] = ids[run.parent]
+        key = {KEY_TAG: tags.pop(KEY_TAG)}  # with the last batch: a run cut short is exported again
         created = client.create_run(experiment_id, start_time=run.start, tags=tags, run_name=run.name)
         ids[run.key] = created.info.run_id
-        for metrics, params, more_tags in batches(run, limits):
-            client.log_batch(created.info.run_id, metrics=metrics, params=params, tags=more_tags)
+        for metrics, params, last_tags in batches(run, limits, key):
+            client.log_batch(created.info.run_id, metrics=metrics, params=params, tags=last_tags)
         # the store's update, not client.set_terminated: that prints two lines per run for a server
         store.update_run_info(created.info.run_id, RunStatus.from_string(run.status), run.end or now, run.name)
 
@@ -235,6 +240,7 @@ def _write_database(store, experiment_id: str, runs: list[Planned], existing: di
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
     from mlflow.utils.uri import append_to_uri_path
 
+    _check_names(runs)
     experiment = store.get_experiment(experiment_id)
     user = _user(getpass)
     now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
@@ -268,6 +274,21 @@ def _write_database(store, experiment_id: str, runs: list[Planned], existing: di
         for model, items in rows.items():  # runs first: the others refer to them
             if items:
                 session.execute(model.__table__.insert(), items)
+
+
+def _check_names(runs: list[Planned]) -> None:
+    """MLflow's own checks of metric, parameter and tag names (the client makes them on every call)."""
+    from mlflow.utils import validation
+
+    checks = (
+        (validation._validate_metric_name, {m[0] for run in runs for m in run.metrics}),
+        (validation._validate_param_name, {k for run in runs for k in run.params}),
+        (validation._validate_tag_name, {k for run in runs for k in run.tags}),
+    )
+    for check, names in checks:
+        for name in names:
+            check(name)
+            validation._validate_length_limit("Name", validation.MAX_ENTITY_KEY_LENGTH, name)
 
 
 def _user(getpass) -> str:
