@@ -352,3 +352,10 @@ def test_names_mlflow_refuses_are_one_line_and_no_run(tmp_path, monkeypatch):
         else:  # the parents (made first), and no trial run marked as exported: the next export redoes it
             keys = [r.data.tags["hpogrid.key"] for r in runs if "hpogrid.key" in r.data.tags]
             assert sorted(keys) == ["source:local 20261125-101500-123", "source:task 4242"]
+
+
+def test_json_is_printed_only_when_every_export_is_done(tmp_path):
+    write_jsonl(tmp_path / "g.jsonl", trials(5))
+    (tmp_path / "a_file").write_text("x")
+    done = run_cli("report", "g.jsonl", "--mode", "min", "--json", "--to_mlflow", "--mlflow-uri", "a_file")
+    assert done.exit_code == 2 and done.stdout == "" and done.stderr.startswith("Error: --mlflow-uri a_file: ")

@@ -111,11 +111,12 @@ def report(
         check_outname(Path(outname))
     needs_analysis = analyze or summary or to_html
     analysis = analyze_table(table) if needs_analysis else None
+    json_text = None
     if as_json:
         from hpogrid.fileio import dump_json
         from hpogrid.report import rows_of
 
-        click.echo(dump_json(rows_of(table), indent=1), nl=False)
+        json_text = dump_json(rows_of(table), indent=1)  # printed once every export is done
     elif not quiet:
         shown = table.frame.head(SHOWN_ROWS)
         rows = [[_short(v) for v in row] for row in shown.itertuples(index=False, name=None)]
@@ -140,6 +141,8 @@ def report(
             return 0
         for line in write(table, analysis or {}, outputs):
             click.echo(line, err=as_json)  # with --json, stdout holds the JSON alone
+    if json_text is not None:
+        click.echo(json_text, nl=False)
     return 0
 
 
