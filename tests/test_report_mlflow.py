@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -240,8 +241,12 @@ def tracking_server(tmp_path):
             time.sleep(0.5)
         yield uri
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGTERM)  # the server's own process group (its workers too)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # uvicorn waits for open connections: no more waiting
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
         log.close()
 
 
