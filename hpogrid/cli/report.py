@@ -52,7 +52,11 @@ SHOWN_ROWS = 30
 @click.option("--to_html", "--to-html", "to_html", is_flag=True, help="Write OUTNAME.html: table and plots, offline.")
 @click.option("--to_pcp", "--to-pcp", "to_pcp", is_flag=True, help="Write OUTNAME_pcp.html: parallel coordinates.")
 @click.option("--to_mlflow", "--to-mlflow", "to_mlflow", is_flag=True, help="Export to MLflow (again: no duplicates).")
-@click.option("--mlflow-uri", help="MLflow tracking URI (default: sqlite mlflow.db in the project folder).")
+@click.option(
+    "--mlflow-uri",
+    help="Where --to_mlflow writes: sqlite:///PATH, a folder (file:///PATH or a path) or http://HOST:PORT "
+    "(default: sqlite mlflow.db in the project folder).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the table.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the table as JSON (every row, one object each) instead of text."
