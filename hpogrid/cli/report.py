@@ -52,11 +52,18 @@ SHOWN_ROWS = 30
 @click.option("--to_html", "--to-html", "to_html", is_flag=True, help="Write OUTNAME.html: table and plots, offline.")
 @click.option("--to_pcp", "--to-pcp", "to_pcp", is_flag=True, help="Write OUTNAME_pcp.html: parallel coordinates.")
 @click.option("--to_mlflow", "--to-mlflow", "to_mlflow", is_flag=True, help="Export to MLflow (again: no duplicates).")
-@click.option("--mlflow-uri", help="MLflow tracking URI (default: sqlite mlflow.db in the project folder).")
+@click.option(
+    "--mlflow-uri",
+    help="Where --to_mlflow writes: sqlite:///PATH, a folder (file:///PATH or a path) or http://HOST:PORT "
+    "(default: sqlite mlflow.db in the project folder).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the table.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the table as JSON (every row, one object each) instead of text."
+)
 def report(
     target, limit, days, taskname, id_range, jeditaskid, sources, extra, low, high, top, mode, analyze, outname,
-    to_csv, to_json, summary, to_html, to_pcp, to_mlflow, mlflow_uri, quiet,
+    to_csv, to_json, summary, to_html, to_pcp, to_mlflow, mlflow_uri, quiet, as_json,
 ):  # fmt: skip
     from hpogrid.cli.output import echo_table
     from hpogrid.errors import HpogridError
@@ -82,7 +89,7 @@ def report(
         trials = read_file(Path(target), mode)
         folder, title = Path.cwd(), f"hpogrid report: {trials.project or Path(target).name}"
     else:
-        raise HpogridError(f"no project or results file named '{target}'; see `hpogrid project list`")
+        _not_found(ProjectStore(), target)
     for warning in trials.warnings:
         say("Warning", warning)
     table = build(trials, columns, low, high, top)
@@ -95,6 +102,8 @@ def report(
         if wanted
     )  # fmt: skip
     to_stdout = outname == "-"
+    if as_json and (to_stdout or analyze):
+        raise click.UsageError("--json prints the table alone: not with -o - or --analyze (--summary: the analysis)")
     if to_stdout:
         files = [f for f in formats if f != "mlflow"]
         if len(files) != 1:
@@ -106,7 +115,13 @@ def report(
         check_outname(Path(outname))
     needs_analysis = analyze or summary or to_html
     analysis = analyze_table(table) if needs_analysis else None
-    if not quiet:
+    json_text = None
+    if as_json:
+        from hpogrid.fileio import dump_json
+        from hpogrid.report import rows_of
+
+        json_text = dump_json(rows_of(table), indent=1)  # printed once every export is done
+    elif not quiet:
         shown = table.frame.head(SHOWN_ROWS)
         rows = [[_short(v) for v in row] for row in shown.itertuples(index=False, name=None)]
         echo_table(list(shown.columns), rows, "No trials found.", width=40)
@@ -125,11 +140,13 @@ def report(
         if to_stdout:
             (text,) = render(table, analysis or {}, outputs).values()
             if "mlflow" in formats:
-                click.echo(f"Wrote {export_mlflow(table, outputs)}", err=True)
+                click.echo(export_mlflow(table, outputs), err=True)
             click.echo(text, nl=False)
             return 0
         for line in write(table, analysis or {}, outputs):
-            click.echo(f"Wrote {line}")
+            click.echo(line, err=as_json)  # with --json, stdout holds the JSON alone
+    if json_text is not None:
+        click.echo(json_text, nl=False)
     return 0
 
 
@@ -137,6 +154,16 @@ def _default_uri(folder: Path) -> str:
     from hpogrid.report.mlflow_export import default_uri
 
     return default_uri(folder)
+
+
+def _not_found(store, target: str):
+    """A target that is neither a project nor a results file: the project it was meant to be, if one is close."""
+    from hpogrid.errors import HpogridError, did_you_mean
+
+    close = did_you_mean(target, store.names()) if "/" not in target else ""
+    if close:
+        raise HpogridError(f"no project named '{target}'{close}; see `hpogrid project list`")
+    raise HpogridError(f"no project or results file named '{target}'; see `hpogrid project list`")
 
 
 def _short(value):

@@ -62,7 +62,7 @@ def check_outname(outname: Path) -> None:
 
 
 def write(table, analysis: dict, outputs: Outputs) -> list[str]:
-    """Write the asked-for exports; returns what was written, one line each.
+    """Write the asked-for exports; returns what was done, one line each ('Wrote PATH', the MLflow line).
 
     All or nothing: every file is rendered in memory first, then MLflow is exported, then the files
     are put in place together; a failure on the way leaves no file written or replaced."""
@@ -75,18 +75,14 @@ def write(table, analysis: dict, outputs: Outputs) -> list[str]:
     files = render(table, analysis, outputs)
     done = [export_mlflow(table, outputs)] if "mlflow" in outputs.formats else []
     commit(files)
-    return [str(path) for path in files] + done
+    return [f"Wrote {path}" for path in files] + done
 
 
 def export_mlflow(table, outputs: Outputs) -> str:
-    """Export the table to MLflow; returns what was done, in one line."""
+    """Export the table to MLflow; returns where the runs went and how to look at them, in one line."""
     from hpogrid.report.mlflow_export import export
 
-    counts = export(table, outputs.mlflow_uri, outputs.experiment)
-    return (
-        f"MLflow {outputs.mlflow_uri} (experiment '{outputs.experiment}'): "
-        f"{counts['created']} runs added, {counts['skipped']} already there"
-    )
+    return export(table, outputs.mlflow_uri, outputs.experiment).line()
 
 
 def render(table, analysis: dict, outputs: Outputs) -> dict[Path, str]:
@@ -97,7 +93,7 @@ def render(table, analysis: dict, outputs: Outputs) -> dict[Path, str]:
 
     renderers = {
         "csv": (".csv", lambda: table.frame.to_csv(index=False)),
-        "json": (".json", lambda: dump_json(_records(table), indent=1)),
+        "json": (".json", lambda: dump_json(rows_of(table), indent=1)),
         "summary": ("_summary.json", lambda: dump_json(jsonable(analysis))),
         "html": (".html", lambda: html.report_page(table, analysis, outputs.title)),
         "pcp": ("_pcp.html", lambda: html.pcp_page(table, outputs.title + ": parallel coordinates")),
@@ -110,7 +106,8 @@ def render(table, analysis: dict, outputs: Outputs) -> dict[Path, str]:
     }
 
 
-def _records(table) -> list[dict]:
+def rows_of(table) -> list[dict]:
+    """The table's rows as JSON objects (missing and non-finite values as null), best first."""
     from hpogrid.results import jsonable
 
     frame = table.frame
