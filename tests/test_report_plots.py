@@ -129,11 +129,16 @@ def test_every_plot_with_log_and_category_axes(project, tmp_path):
     assert figures["hg-contour"]["layout"]["xaxis"]["type"] == "log" and min(contour["x"]) >= 1e-5
     assert figures["hg-contour"]["layout"]["yaxis"]["type"] == "category" and contour["y"] == ["gelu", "relu", "tanh"]
     assert len(dots["x"]) == len(scored)
+    assert contour["colorbar"]["title"]["text"] == "loss (log)"  # coloured by log10 of the metric, ticks as values
+    assert contour["colorbar"]["ticktext"] == [f"{10**t:.3g}" for t in contour["colorbar"]["tickvals"]]
     # parallel coordinates: log10 of lr, ticks labelled with the values; categories as labels
     dimensions = {d["label"]: d for d in pcp_of(tmp_path / "page.html")}
     assert dimensions["opt.lr"]["values"] == pytest.approx(
         [math.log10(r.config["opt"]["lr"]) for r in best_first], abs=1e-6
     )
+    line = figures["hg-pcp"]["data"][0]["line"]
+    assert line["colorbar"]["title"]["text"] == "loss (log)"
+    assert line["color"] == pytest.approx([math.log10(r.value) for r in best_first], abs=1e-6)
     ticks = dimensions["opt.lr"]["tickvals"]
     assert len(ticks) >= 3 and all(t == int(t) for t in ticks)  # decades
     assert (

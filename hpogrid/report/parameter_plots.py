@@ -82,9 +82,9 @@ def contour(columns: Columns, analysis: dict) -> dict | None:
         if i is not None and j is not None:
             sums[j][i] += value
             counts[j][i] += 1
-    z = [
-        [_round(s / c) if c else None for s, c in zip(rs, rc, strict=True)] for rs, rc in zip(sums, counts, strict=True)
-    ]
+    means = [s / c if c else None for rs, rc in zip(sums, counts, strict=True) for s, c in zip(rs, rc, strict=True)]
+    colour, bar = _colour_scale(columns, [None if m is None else _round(m) for m in means])
+    z = [colour[k * len(xs) : (k + 1) * len(xs)] for k in range(len(ys))]
     x_name, y_name = names
     marker = {"size": 5, "line": {"width": 0.5, "color": "white"}, **columns.status_marker()}
     marker["color"] = "black"
@@ -97,9 +97,9 @@ def contour(columns: Columns, analysis: dict) -> dict | None:
             "connectgaps": True,
             "colorscale": "Viridis",
             "reversescale": table.mode == "min",
-            "colorbar": {"title": {"text": table.metric}, "exponentformat": "e"},
+            "colorbar": bar,
             "name": table.metric,
-            "hovertemplate": f"{x_name} %{{x}}<br>{y_name} %{{y}}<br>mean {table.metric} %{{z}}<extra></extra>",
+            "hovertemplate": f"{x_name} %{{x}}<br>{y_name} %{{y}}<br>{bar['title']['text']} %{{z}}<extra></extra>",
         },
         {
             "type": "scattergl" if len(frame) >= GL_FROM else "scatter",
@@ -147,17 +147,31 @@ def _cells(columns: Columns, name: str) -> tuple[list, list[int | None]]:
     return back, [None if v is None else min(int((forward(v) - low) / width), CELLS - 1) for v in values]
 
 
+def _colour_scale(columns: Columns, values: list[float]) -> tuple[Any, dict]:
+    """(colour values, colour bar) of the metric: its log10 with ticks labelled by the values when it
+    is positive and spans decades (a linear colour scale would show one colour for all but the worst)."""
+    metric = columns.table.metric
+    if metric_scale(values) != LOG:
+        return values, {"title": {"text": metric}, "exponentformat": "e"}
+    logs = [None if v is None else _round(math.log10(v)) for v in values]
+    present = [v for v in logs if v is not None]
+    ticks = log_ticks(min(present), max(present))
+    bar = {"title": {"text": f"{metric} (log)"}, "tickvals": ticks, "ticktext": [power_label(t) for t in ticks]}
+    return logs, bar
+
+
 def parallel_coordinates(columns: Columns) -> dict | None:
     table = columns.table
     if not table.params:
         return None
     dimensions = [_dimension(columns, name) for name in [*table.params, table.metric]]
+    colour, bar = _colour_scale(columns, _values(columns.frame[table.metric]))
     line = {
-        "color": columns.ref(table.metric),
+        "color": columns.ref("colour:metric", lambda: colour),
         "colorscale": "Viridis",
         "showscale": True,
         "reversescale": table.mode == "min",
-        "colorbar": {"title": {"text": table.metric}, "exponentformat": "e"},
+        "colorbar": bar,
     }
     return {
         "data": [{"type": "parcoords", "dimensions": dimensions, "line": line}],
