@@ -3,9 +3,11 @@
 A hyperparameter's scale comes from its search-space method when the report knows the space (a
 project): loguniform, qloguniform, lognormal and qlognormal on a log axis, categorical on a category
 axis (its values as labels, even numbers), the others linear. For a results file (no space) it is
-inferred from the values: text is categorical, positive numbers spanning two decades or more are
-drawn on a log axis. The metric goes on a log axis by the same rule (positive, two decades); a metric
-with both signs stays linear (plotly.js has no symlog axis, and a transformed axis would label its
+inferred from the values: text is categorical; positive numbers spanning two decades or more and
+spread evenly in log space (their median's logarithm in the middle half of the logarithms' range, as
+a log-uniform sample's is, and a uniform sample's on [0, 1] is not) are drawn on a log axis. The
+metric goes on a log axis when it is positive and spans two decades; a metric with both signs stays
+linear (plotly.js has no symlog axis, and a transformed axis would label its
 ticks with numbers that are not the metric's).
 
 Linear ticks are plain numbers or exponents ("1.5e-05"), never SI prefixes ("-0.013k"); log ticks
@@ -39,9 +41,17 @@ def parameter_scale(series: Any, method: str | None) -> str:
         return CATEGORY
     if method in LOG_METHODS:
         return LOG if bool((values > 0).all()) else LINEAR
-    if method is None and spans_decades(values.tolist()):
+    if method is None and spans_decades(values.tolist()) and _even_in_log(values):
         return LOG
     return LINEAR
+
+
+def _even_in_log(values: Any) -> bool:
+    import numpy as np
+
+    logs = np.log10(values.to_numpy(dtype=float))
+    low, high = float(logs.min()), float(logs.max())
+    return 0.25 <= (float(np.median(logs)) - low) / (high - low) <= 0.75
 
 
 def metric_scale(values: Any) -> str:

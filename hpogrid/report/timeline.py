@@ -18,14 +18,15 @@ from hpogrid.results import TrialRecord
 UTC = dt.timezone.utc
 
 
-def _when(text: str | None) -> dt.datetime | None:
+def _when(text: str | None) -> float | None:
+    """A record's time as seconds since the epoch (a time without zone is UTC)."""
     if not text:
         return None
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp()
 
 
 def worker_of(record: TrialRecord) -> str:
@@ -36,32 +37,33 @@ def worker_of(record: TrialRecord) -> str:
     return label + (f" job {source['job']}" if source.get("job") is not None else "")
 
 
-def spans(table: Table) -> list[tuple[str, dt.datetime, dt.datetime, TrialRecord]]:
+def spans(table: Table) -> list[tuple[str, float, float, TrialRecord]]:
     """(lane, start, end, record) of every trial with a start and an end (or duration), lanes packed."""
-    found: dict[str, list[tuple[dt.datetime, dt.datetime, TrialRecord]]] = {}
+    import heapq
+
+    found: dict[str, list[tuple[float, float, TrialRecord]]] = {}
     for record in table.records:
         start = _when(record.start)
         end = _when(record.end)
         if start and not end and record.duration_s is not None:
-            end = start + dt.timedelta(seconds=record.duration_s)
-        if start and end:
+            end = start + record.duration_s
+        if start is not None and end is not None:
             found.setdefault(worker_of(record), []).append((start, max(start, end), record))
     out = []
     for worker, items in found.items():
         items.sort(key=lambda item: (item[0], item[1]))
-        lanes: list[dt.datetime] = []  # the end of the last trial in each lane
+        busy: list[tuple[float, int]] = []  # (end of its last trial, lane) of the lanes in use
+        free: list[int] = []  # lanes whose last trial has ended, lowest first
         placed = []
         for start, end, record in items:
-            lane = next((k for k, busy in enumerate(lanes) if busy <= start), len(lanes))
-            lanes[lane : lane + 1] = [end]
+            while busy and busy[0][0] <= start:
+                heapq.heappush(free, heapq.heappop(busy)[1])
+            lane = heapq.heappop(free) if free else len(busy) + len(free)
+            heapq.heappush(busy, (end, lane))
             placed.append((lane, start, end, record))
-        for lane, start, end, record in placed:
-            out.append((f"{worker} #{lane + 1}" if len(lanes) > 1 else worker, start, end, record))
+        lanes = len(busy) + len(free)
+        out += [(f"{worker} #{lane + 1}" if lanes > 1 else worker, s, e, r) for lane, s, e, r in placed]
     return out
-
-
-def _stamp(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def timeline(table: Table) -> dict | None:
@@ -79,12 +81,12 @@ def timeline(table: Table) -> dict | None:
             {
                 "type": "bar",
                 "orientation": "h",
-                "base": [_stamp(start) for _, start, _, _ in mine],
-                "x": [max(round((end - start).total_seconds() * 1000), 1) for _, start, end, _ in mine],
+                "base": [round(start * 1000) for _, start, _, _ in mine],  # a date axis: milliseconds since the epoch
+                "x": [max(round((end - start) * 1000), 1) for _, start, end, _ in mine],
                 "y": [lane for lane, *_ in mine],
-                "text": [_hover(record) for *_, record in mine],
+                "text": [_hover(record, end - start) for _, start, end, record in mine],
                 "textposition": "none",
-                "hovertemplate": "%{text}<br>%{base} + %{x} ms<extra>" + name + "</extra>",
+                "hovertemplate": "%{text}<extra>" + name + "</extra>",
                 "name": name,
                 "marker": {"color": color, "line": {"width": 0.5, "color": "white"}},
             }
@@ -102,9 +104,9 @@ def timeline(table: Table) -> dict | None:
     }
 
 
-def _hover(record: TrialRecord) -> str:
+def _hover(record: TrialRecord, seconds: float) -> str:
     value = "" if record.value is None else f": {record.value:.6g}"
-    return f"{record.trial_id}{value}"
+    return f"{record.trial_id}{value} ({seconds:.4g} s)"
 
 
 def _lane_key(lane: str) -> tuple:
