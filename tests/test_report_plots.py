@@ -245,3 +245,30 @@ def test_the_pages_draw_in_chromium(project, tmp_path):
     for name in PLOT_NAMES:
         seen = probe(tmp_path / f"p_{name}.html", tmp_path)
         assert seen["errors"] == [] and [p["id"] for p in seen["plots"]] == [PLOT_IDS[name]], name
+
+
+def test_grid_tasks_colour_the_history_and_are_the_timeline_rows(tmp_path):
+    from tests.test_report import _write_jsonl, synthetic
+
+    _write_jsonl(tmp_path / "g.jsonl", synthetic(200, params=3))  # 4 tasks of 10 jobs each
+    _report("g.jsonl", "--mode", "min", "--to_html", "-o", "g", "-q")
+    figures, _ = figures_of(tmp_path / "g.html")
+    tasks = [f"task {t}" for t in range(1000, 1004)]
+    assert [t["name"] for t in figures["hg-history"]["data"]] == [*tasks, "best so far"]
+    assert [t["name"] for t in figures["hg-edf"]["data"]] == [f"{task} (50)" for task in tasks]
+    (bars,) = figures["hg-timeline"]["data"]
+    assert set(bars["y"]) == {f"task {1000 + j % 4} job {5000 + j}" for j in range(40)}  # a row per grid job
+
+
+def test_log_scale_inferred_from_values_alone():
+    import pandas as pd
+
+    from hpogrid.report.scales import parameter_scale
+
+    rng = random.Random(0)
+    uniform = pd.Series([rng.random() for _ in range(10_000)])  # spans four decades, yet uniform
+    log_uniform = pd.Series([10 ** rng.uniform(-6, -1) for _ in range(200)])
+    assert parameter_scale(uniform, None) == "linear" and parameter_scale(log_uniform, None) == "log"
+    assert parameter_scale(uniform, "loguniform") == "log"  # the search space says so
+    assert parameter_scale(pd.Series([16, 32, 64, 128]), "categorical") == "category"
+    assert parameter_scale(pd.Series([-1.0, 1e-3, 10.0]), "loguniform") == "linear"  # no log of a negative
