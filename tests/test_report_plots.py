@@ -272,3 +272,46 @@ def test_log_scale_inferred_from_values_alone():
     assert parameter_scale(uniform, "loguniform") == "log"  # the search space says so
     assert parameter_scale(pd.Series([16, 32, 64, 128]), "categorical") == "category"
     assert parameter_scale(pd.Series([-1.0, 1e-3, 10.0]), "loguniform") == "linear"  # no log of a negative
+
+
+TRAINING = """
+import math
+
+def train(config, reporter):
+    if config["act"] == "tanh" and config["layers"] == 6:
+        raise ValueError("diverged")
+    final = 10 ** (abs(math.log10(config["opt"]["lr"]) + 3) - 2) * (1 + config["batch"] / 256)
+    for step in range(4):
+        reporter(loss=final * (1 + 2.0 / (step + 1)))
+"""
+
+
+def test_a_real_run_with_asha(ray_session, base, tmp_path):
+    """A real local run (50 trials, ASHA stops some, a few fail): every plot is drawn from its records,
+    the loguniform parameter on log axes, stopped-early trials marked apart, lanes no wider than the run."""
+    from hpogrid.local.runner import RunOptions, run
+    from tests.browser import probe
+    from tests.test_local_run import make_project
+
+    hpo = {
+        "num_trials": 50, "max_concurrent": 2, "seed": 5, "scheduler": "asynchyperband",
+        "scheduler_param": {"grace_period": 1, "reduction_factor": 2}, "stop": {"training_iteration": 4},
+    }  # fmt: skip
+    made = make_project(tmp_path, "real", TRAINING, "train", hpo, space=SPACE)
+    result = run(made, RunOptions(quiet=True))
+    statuses = {r.status for r in result.records}
+    assert len(result.records) == 50 and statuses == {"terminated", "early_stopped", "error"}, statuses
+    _report("real", "--to_html", "-o", "real", "-q")
+    figures, _ = figures_of(tmp_path / "real.html")
+    assert set(figures) == set(PLOT_IDS.values())
+    assert axes(figures["hg-scatter"])["opt.lr"]["type"] == "log"
+    assert figures["hg-contour"]["layout"]["xaxis"]["title"]["text"] == "opt.lr"
+    assert figures["hg-contour"]["layout"]["xaxis"]["type"] == "log"
+    symbols = {t["marker"]["symbol"] for t in figures["hg-history"]["data"][:-1]}
+    assert symbols == {"circle", "x"}  # stopped early: crosses
+    lanes = {y for t in figures["hg-timeline"]["data"] for y in t["y"]}
+    assert 1 <= len(lanes) <= 2  # max_concurrent 2 on one host
+    curves = {t["name"]: t["x"].count(None) for t in figures["hg-curves"]["data"]}
+    assert curves["completed"] + curves["stopped early"] == sum(r.status != "error" for r in result.records)
+    seen = probe(tmp_path / "real.html", tmp_path)
+    assert seen["errors"] == [] and seen["plotted"] == str(len(PLOT_NAMES))
