@@ -10,7 +10,7 @@ import click
 from hpogrid.cli.options import task_filters
 from hpogrid.cli.output import say
 from hpogrid.fileio import kind_of
-from hpogrid.report import PLOT_NAMES
+from hpogrid.report import PLOT_NAMES, check_plots
 from hpogrid.report.table import EXTRA_COLUMNS
 
 SHOWN_ROWS = 30
@@ -39,13 +39,9 @@ SHOWN_ROWS = 30
 @click.option("--extra", metavar="COLS", help=f"Extra columns, comma-separated: {', '.join(EXTRA_COLUMNS)}.")
 @click.option("--min", "low", type=float, help="Only trials whose metric is at least this.")
 @click.option("--max", "high", type=float, help="Only trials whose metric is at most this.")
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    help="Only the best K trials in the table and its exports (not the analysis, plots).",
-)
+@click.option("--top", type=click.IntRange(min=1), help="Only the best K trials in the table and exports.")
 @click.option("--mode", type=click.Choice(["min", "max"]), help="Sort direction, for files that do not say.")
-@click.option("--analyze", is_flag=True, help="Print the analysis: best trial, parameter importance, correlations.")
+@click.option("--analyze", is_flag=True, help="Print the analysis of every trial (whatever --top): best, importance.")
 @click.option(
     "-o",
     "--outname",
@@ -77,16 +73,7 @@ def report(
     from hpogrid.errors import HpogridError
     from hpogrid.grid.monitor import parse_range
     from hpogrid.project import ProjectStore
-    from hpogrid.report import (
-        SOURCES,
-        Outputs,
-        check_outname,
-        check_plots,
-        collect_project,
-        export_mlflow,
-        render,
-        write,
-    )
+    from hpogrid.report import SOURCES, Outputs, check_outname, collect_project, export_mlflow, render, write
     from hpogrid.report.analysis import analyze as analyze_table
     from hpogrid.report.collect import GridQuery, read_file
     from hpogrid.report.table import build, check_extra
