@@ -164,12 +164,15 @@ def figure(name: str, columns: plots.Columns, analysis: dict) -> dict | None:
     return builders[name]()
 
 
-def _sections(names: list[str], columns: plots.Columns, analysis: dict) -> tuple[list[str], dict[str, dict]]:
+def _sections(
+    names: list[str], columns: plots.Columns, analysis: dict, headings: bool = True
+) -> tuple[list[str], dict[str, dict]]:
     sections, figures = [], {}
     for name in names:
         element, heading, caption = PLOTS[name]
         drawn = figure(name, columns, analysis)
-        sections.append(f"<h2 id='{name}'>{html.escape(heading)}</h2>")
+        if headings:
+            sections.append(f"<h2 id='{name}'>{html.escape(heading)}</h2>")
         if drawn is None:
             sections.append(f"<p class='note'>{html.escape(NOTHING[name])}</p>")
             continue
@@ -214,7 +217,7 @@ def report_page(table: Table, analysis: dict, title: str, top: int | None = None
 def plot_page(table: Table, analysis: dict, name: str, title: str) -> str:
     """One plot on its own page (`--plot NAME`)."""
     columns = plots.Columns(table)
-    sections, figures = _sections([name], columns, analysis)
+    sections, figures = _sections([name], columns, analysis, headings=False)  # the title says which
     return _page(title, f"<h1>{html.escape(title)}</h1>\n" + "\n".join(sections), figures, columns)
 
 
