@@ -10,6 +10,7 @@ import click
 from hpogrid.cli.options import task_filters
 from hpogrid.cli.output import say
 from hpogrid.fileio import kind_of
+from hpogrid.report import PLOT_NAMES, check_plots
 from hpogrid.report.table import EXTRA_COLUMNS
 
 SHOWN_ROWS = 30
@@ -21,7 +22,9 @@ SHOWN_ROWS = 30
     "\b\nExamples:\n  hpogrid report mnist --to_html --to_csv\n"
     "  hpogrid report mnist --extra site,taskid,time_s --top 10 --analyze\n"
     "  hpogrid report mnist --days 7 --taskname 'user.*.hpogrid.mnist.2026*' --to_mlflow\n"
-    "  hpogrid report projects/mnist/runs/20261125-101500-123/summary.json --to_json",
+    "  hpogrid report projects/mnist/runs/20261125-101500-123/summary.json --to_json\n\n"
+    "\b\nPlots (--to_html has them all; --plot NAME writes one alone):\n  "
+    + "\n  ".join(f"{k:<21}{v}" for k, v in PLOT_NAMES.items()),
 )
 @click.argument("target")
 @task_filters("grid tasks of the project")
@@ -36,9 +39,9 @@ SHOWN_ROWS = 30
 @click.option("--extra", metavar="COLS", help=f"Extra columns, comma-separated: {', '.join(EXTRA_COLUMNS)}.")
 @click.option("--min", "low", type=float, help="Only trials whose metric is at least this.")
 @click.option("--max", "high", type=float, help="Only trials whose metric is at most this.")
-@click.option("--top", type=click.IntRange(min=1), help="Only the best K trials.")
+@click.option("--top", type=click.IntRange(min=1), help="Only the best K trials in the table and exports.")
 @click.option("--mode", type=click.Choice(["min", "max"]), help="Sort direction, for files that do not say.")
-@click.option("--analyze", is_flag=True, help="Print the analysis: best trial, parameter importance, correlations.")
+@click.option("--analyze", is_flag=True, help="Print the analysis of every trial (whatever --top): best, importance.")
 @click.option(
     "-o",
     "--outname",
@@ -51,6 +54,14 @@ SHOWN_ROWS = 30
 @click.option("--summary", is_flag=True, help="Write OUTNAME_summary.json (the analysis).")
 @click.option("--to_html", "--to-html", "to_html", is_flag=True, help="Write OUTNAME.html: table and plots, offline.")
 @click.option("--to_pcp", "--to-pcp", "to_pcp", is_flag=True, help="Write OUTNAME_pcp.html: parallel coordinates.")
+@click.option(
+    "--plot",
+    "plot_names",
+    metavar="NAME",
+    multiple=True,
+    help="Write one plot alone as OUTNAME_NAME.html (OUTNAME.html if it is the one file); repeatable. "
+    "NAME: one of the plots listed above.",
+)
 @click.option("--to_mlflow", "--to-mlflow", "to_mlflow", is_flag=True, help="Export to MLflow (again: no duplicates).")
 @click.option(
     "--mlflow-uri",
@@ -63,7 +74,7 @@ SHOWN_ROWS = 30
 )
 def report(
     target, limit, days, taskname, id_range, jeditaskid, sources, extra, low, high, top, mode, analyze, outname,
-    to_csv, to_json, summary, to_html, to_pcp, to_mlflow, mlflow_uri, quiet, as_json,
+    to_csv, to_json, summary, to_html, to_pcp, plot_names, to_mlflow, mlflow_uri, quiet, as_json,
 ):  # fmt: skip
     from hpogrid.cli.output import echo_table
     from hpogrid.errors import HpogridError
@@ -75,6 +86,7 @@ def report(
     from hpogrid.report.table import build, check_extra
 
     columns = check_extra([c.strip() for c in extra.split(",") if c.strip()]) if extra else []
+    plot_names = check_plots(plot_names)
     if low is not None and high is not None and low > high:
         raise HpogridError(f"--min {low} is above --max {high}: nothing could be shown")
     query = GridQuery(limit, days, taskname, parse_range(id_range) if id_range else None, jeditaskid)
@@ -92,7 +104,7 @@ def report(
         _not_found(ProjectStore(), target)
     for warning in trials.warnings:
         say("Warning", warning)
-    table = build(trials, columns, low, high, top)
+    table = build(trials, columns, low, high)  # every trial within the bounds: the analysis and plots
     formats = tuple(
         name
         for name, wanted in (
@@ -105,42 +117,46 @@ def report(
     if as_json and (to_stdout or analyze):
         raise click.UsageError("--json prints the table alone: not with -o - or --analyze (--summary: the analysis)")
     if to_stdout:
-        files = [f for f in formats if f != "mlflow"]
+        files = [f for f in formats if f != "mlflow"] + list(plot_names)
         if len(files) != 1:
             raise click.UsageError(
-                "-o -: give exactly one of --to_csv, --to_json, --summary, --to_html, --to_pcp to write to stdout"
+                "-o -: give exactly one of --to_csv, --to_json, --summary, --to_html, --to_pcp, --plot "
+                "to write to stdout"
             )
         quiet, analyze = True, False  # stdout holds the file alone
     else:
         check_outname(Path(outname))
-    needs_analysis = analyze or summary or to_html
+    needs_analysis = analyze or summary or to_html or plot_names
     analysis = analyze_table(table) if needs_analysis else None
     json_text = None
     if as_json:
         from hpogrid.fileio import dump_json
         from hpogrid.report import rows_of
 
-        json_text = dump_json(rows_of(table), indent=1)  # printed once every export is done
+        json_text = dump_json(rows_of(table.head(top)), indent=1)  # printed once every export is done
     elif not quiet:
-        shown = table.frame.head(SHOWN_ROWS)
+        listed = table.head(top).frame
+        shown = listed.head(SHOWN_ROWS)
         rows = [[_short(v) for v in row] for row in shown.itertuples(index=False, name=None)]
         echo_table(list(shown.columns), rows, "No trials found.", width=40)
-        if len(table.frame) > SHOWN_ROWS:
-            click.echo(f"... {len(table.frame) - SHOWN_ROWS} more trials (all of them go to the exports; --top K)")
+        if len(listed) > SHOWN_ROWS:
+            click.echo(f"... {len(listed) - SHOWN_ROWS} more trials (all of them go to the exports; --top K)")
     if analyze:
         click.echo("\n" + describe(analysis))
-    if formats:
+    if formats or plot_names:
         outputs = Outputs(
             Path(outname),
             formats,
             title,
             mlflow_uri or _default_uri(folder),
             experiment=trials.project or "hpogrid",
+            plots=plot_names,
+            top=top,
         )
         if to_stdout:
             (text,) = render(table, analysis or {}, outputs).values()
             if "mlflow" in formats:
-                click.echo(export_mlflow(table, outputs), err=True)
+                click.echo(export_mlflow(table.head(top), outputs), err=True)
             click.echo(text, nl=False)
             return 0
         for line in write(table, analysis or {}, outputs):

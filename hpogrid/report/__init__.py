@@ -14,6 +14,17 @@ from hpogrid.report.collect import GridQuery, Trials
 
 SOURCES = ("local", "grid")
 FORMATS = ("csv", "json", "summary", "html", "pcp", "mlflow")
+# the plots of the HTML report, each also alone with `--plot NAME` (hpogrid/report/html.py draws them)
+PLOT_NAMES = {
+    "history": "optimization history: each trial's metric, best so far",
+    "learning-curves": "each trial's metric at every iteration",
+    "slice": "the metric against each parameter",
+    "contour": "the metric over the two most important parameters",
+    "importance": "parameter importance (eta^2)",
+    "parallel-coordinates": "every parameter and the metric, a line per trial",
+    "timeline": "trials on the wall clock per worker or grid job",
+    "edf": "distribution of the metric per run or grid task (EDF)",
+}
 
 
 def collect_project(project, query: GridQuery, sources: tuple[str, ...] = SOURCES, gateway=None) -> Trials:
@@ -29,6 +40,7 @@ def collect_project(project, query: GridQuery, sources: tuple[str, ...] = SOURCE
         hyperparameters=[d.name for d in space.searched],
         extra_metrics=list(hpo.get("extra_metrics") or []),
         project=project.name,
+        methods={d.name: d.method for d in space.searched},
     )
     if "local" in sources:
         collect.local(project, trials)
@@ -44,6 +56,20 @@ class Outputs:
     title: str
     mlflow_uri: str | None = None
     experiment: str = "hpogrid"
+    plots: tuple[str, ...] = ()  # --plot NAME: each on its own page
+    top: int | None = None  # --top: the rows of the table and its exports; the plots and analysis show all
+
+
+def check_plots(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The --plot names, each known: else one line with the closest name and the list."""
+    from hpogrid.errors import HpogridError, did_you_mean
+
+    for name in names:
+        if name not in PLOT_NAMES:
+            raise HpogridError(
+                f"--plot: no plot named '{name}'{did_you_mean(name, PLOT_NAMES)}; plots: {', '.join(PLOT_NAMES)}"
+            )
+    return tuple(dict.fromkeys(names))
 
 
 def check_outname(outname: Path) -> None:
@@ -68,12 +94,12 @@ def write(table, analysis: dict, outputs: Outputs) -> list[str]:
     are put in place together; a failure on the way leaves no file written or replaced."""
     from hpogrid.errors import require
 
-    if {"html", "pcp"} & set(outputs.formats):  # every library first: a missing one writes no file at all
-        require("plotly", "report", "--to_html and --to_pcp")
+    if {"html", "pcp"} & set(outputs.formats) or outputs.plots:  # every library first: none missing, no file
+        require("plotly", "report", "--to_html, --to_pcp and --plot")
     if "mlflow" in outputs.formats:
         require("mlflow", "report", "--to_mlflow")
     files = render(table, analysis, outputs)
-    done = [export_mlflow(table, outputs)] if "mlflow" in outputs.formats else []
+    done = [export_mlflow(table.head(outputs.top), outputs)] if "mlflow" in outputs.formats else []
     commit(files)
     return [f"Wrote {path}" for path in files] + done
 
@@ -86,24 +112,30 @@ def export_mlflow(table, outputs: Outputs) -> str:
 
 
 def render(table, analysis: dict, outputs: Outputs) -> dict[Path, str]:
-    """{path: text} of the asked-for files, in the order of FORMATS; nothing is written."""
+    """{path: text} of the asked-for files, in the order of FORMATS, then the --plot pages; nothing is
+    written. One page alone (a --plot or --to_html) with an OUTNAME ending in .html is written there."""
     from hpogrid.fileio import dump_json
     from hpogrid.report import html
     from hpogrid.results import jsonable
 
+    shown = table.head(outputs.top)
     renderers = {
-        "csv": (".csv", lambda: table.frame.to_csv(index=False)),
-        "json": (".json", lambda: dump_json(rows_of(table), indent=1)),
+        "csv": (".csv", lambda: shown.frame.to_csv(index=False)),
+        "json": (".json", lambda: dump_json(rows_of(shown), indent=1)),
         "summary": ("_summary.json", lambda: dump_json(jsonable(analysis))),
-        "html": (".html", lambda: html.report_page(table, analysis, outputs.title)),
+        "html": (".html", lambda: html.report_page(table, analysis, outputs.title, outputs.top)),
         "pcp": ("_pcp.html", lambda: html.pcp_page(table, outputs.title + ": parallel coordinates")),
     }
+    wanted = [(suffix, make) for name, (suffix, make) in renderers.items() if name in outputs.formats]
+    for name in outputs.plots:
+        heading = html.PLOTS[name][1]
+        wanted.append(
+            (f"_{name}.html", lambda n=name, h=heading: html.plot_page(table, analysis, n, f"{outputs.title}: {h}"))
+        )
     base = outputs.outname
-    return {
-        base.with_name(base.name + suffix): make()
-        for name, (suffix, make) in renderers.items()
-        if name in outputs.formats
-    }
+    if len(wanted) == 1 and base.suffix == ".html" and wanted[0][0].endswith(".html"):
+        return {base: wanted[0][1]()}
+    return {base.with_name(base.name + suffix): make() for suffix, make in wanted}
 
 
 def rows_of(table) -> list[dict]:

@@ -53,6 +53,7 @@ class Trials:
     records: list[TrialRecord] = field(default_factory=list)
     project: str | None = None
     warnings: list[str] = field(default_factory=list)
+    methods: dict[str, str] = field(default_factory=dict)  # search-space method per hyperparameter, when known
     _seen: set = field(default_factory=set, repr=False)
 
     def note(self, *skipped: Skipped) -> None:

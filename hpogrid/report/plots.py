@@ -3,25 +3,38 @@
 Built without plotly's Python figure classes (their validation costs seconds on 10,000 trials); the
 HTML pages embed plotly.js itself. The data arrays are kept once in a Columns store and referenced
 from the figures as ``{"$column": key}`` (the page resolves them), so a parameter shown in three plots
-is written once. Categorical parameters appear as categories (parallel coordinates: integer codes with
-the category names as tick labels).
+is written once. Axes follow hpogrid/report/scales.py (log, linear or category).
+
+This module holds the plots over trials (optimization history, learning curves, empirical
+distribution, importance); parameter_plots.py those over the search space, timeline.py the timeline.
+Every plot shows the trials that passed the report's filters (``--top`` limits the table only).
+Completed trials are circles, trials stopped early by the scheduler crosses (and orange where colour
+does not already stand for something else); a trial without a value (error) is in no plot but the
+learning curves and the timeline.
 
 A parameter a trial has no value of (a conditional space, or one that gained the parameter after a
 run) is shown as the category ``(none)``; in a scatter panel of a numeric parameter the point is left
-out (a gap), and on a parallel-coordinates axis the line goes to a ``(none)`` tick at the bottom, below
-the values of a numeric axis (plotly.js would draw a missing value as 0).
+out (a gap), and on a parallel-coordinates axis the line goes to a ``(none)`` tick at the bottom.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from hpogrid.report.scales import CATEGORY, LINEAR, axis, metric_scale
 from hpogrid.report.table import Table
+from hpogrid.results import TrialRecord
 
 GL_FROM = 2000  # points per trace from which WebGL traces are used
 MISSING = "(none)"  # the label of a missing value
-BELOW = 0.15  # how far below a numeric axis (share of its span) its missing values are drawn
+# status: (legend name, marker symbol, colour)
+STATUS = {
+    "terminated": ("completed", "circle", "#1f77b4"),
+    "early_stopped": ("stopped early", "x", "#ff7f0e"),
+    "error": ("error", "diamond", "#d62728"),
+}
+PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939"]
+BEST = "#d62728"
 
 
 class Columns:
@@ -35,14 +48,26 @@ class Columns:
             self.data[key] = make() if make else _values(self.frame[key])
         return {"$column": key}
 
-    def numeric(self, name: str) -> bool:
-        import pandas as pd
+    def scale(self, name: str) -> str:
+        return self.table.scales.get(name, LINEAR)
 
-        values = self.frame[name]
-        return bool(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+    def numeric(self, name: str) -> bool:
+        return self.scale(name) != CATEGORY
 
     def text(self, name: str) -> dict:
         return self.ref(f"text:{name}", lambda: labels(self.frame[name]))
+
+    def records(self) -> list[TrialRecord]:
+        """The records of the rows with a value, in the frame's order."""
+        return [self.table.records[i] for i in self.frame.index]  # the index is the record position
+
+    def status_marker(self) -> dict:
+        """Markers by status: circles for completed trials, crosses for those stopped early."""
+        statuses = [r.status for r in self.records()]
+        return {
+            "symbol": self.ref("symbol", lambda: [STATUS.get(s, STATUS["terminated"])[1] for s in statuses]),
+            "color": self.ref("status-color", lambda: [STATUS.get(s, STATUS["terminated"])[2] for s in statuses]),
+        }
 
     def resolve(self, figure: Any) -> Any:
         """The figure with its references replaced by the arrays (for plotly's own tools)."""
@@ -69,42 +94,164 @@ def _values(series) -> list:
     return series.astype(object).where(series.notna(), None).tolist()
 
 
+def _short(value: Any) -> Any:
+    return None if value is None or value != value else float(f"{float(value):.7g}")
+
+
+def group_of(record: TrialRecord) -> str:
+    """The run or grid task a trial belongs to (the colour groups of history and EDF)."""
+    source = record.source or {}
+    kind = source.get("kind", "local")
+    if kind == "local":
+        return f"run {source.get('run') or 'local'}"
+    return f"{'idds' if kind == 'idds' else 'task'} {source.get('task')}"
+
+
 def history(columns: Columns) -> dict:
-    """The metric of each trial in the order the trials started, with the best so far."""
-    table, frame = columns.table, columns.frame
-    metric = frame[table.metric]
-    order = sorted(frame.index, key=lambda i: table.records[i].start or "")  # the index is the record position
-    values = metric.loc[order].to_numpy(dtype=float)
+    """The metric of each trial in the order the trials started, coloured by run or grid task (crosses:
+    stopped early), with the best so far; a log y axis when the values are positive and span decades."""
     import numpy as np
 
+    table, frame = columns.table, columns.frame
+    order = sorted(frame.index, key=lambda i: table.records[i].start or "")  # the index is the record position
+    values = frame[table.metric].loc[order].to_numpy(dtype=float)
     best = np.minimum.accumulate(values) if table.mode == "min" else np.maximum.accumulate(values)
+    records = [table.records[i] for i in order]
+    groups = list(dict.fromkeys(group_of(r) for r in records))
+    traces: dict[tuple[str, str], list[int]] = {}
+    for k, record in enumerate(records):
+        status = "early_stopped" if record.status == "early_stopped" else "terminated"
+        traces.setdefault((group_of(record), status), []).append(k)
     kind = "scattergl" if len(values) >= GL_FROM else "scatter"
-    x = columns.ref("history:x", lambda: list(range(1, len(values) + 1)))
-    return {
-        "data": [
+    data = []
+    for (group, status), points in sorted(
+        traces.items(), key=lambda item: (groups.index(item[0][0]), list(STATUS).index(item[0][1]))
+    ):
+        name, symbol, _ = STATUS[status]
+        data.append(
             {
                 "type": kind,
                 "mode": "markers",
-                "x": x,
-                "y": columns.ref("history:y", lambda: [float(f"{v:.7g}") for v in values.tolist()]),
-                "name": table.metric,
-                "marker": {"size": 5},
-            },
-            {
-                "type": kind,
-                "mode": "lines",
-                "x": x,
-                "y": columns.ref("history:best", lambda: [float(f"{v:.7g}") for v in best.tolist()]),
-                "name": "best so far",
-                "line": {"shape": "hv"},
-            },
-        ],
-        "layout": _layout("Optimization history", {"title": {"text": "trial (by start time)"}}, table.metric),
+                "x": [k + 1 for k in points],
+                "y": [_short(values[k]) for k in points],
+                "text": [records[k].trial_id for k in points],
+                "name": (f"{group}, {name}" if status != "terminated" else group) if len(groups) > 1 else name,
+                "legendgroup": group,
+                "marker": {"size": 6, "symbol": symbol, "color": PALETTE[groups.index(group) % len(PALETTE)]},
+                "hovertemplate": "%{text}<br>trial %{x}: %{y}<extra>%{fullData.name}</extra>",
+            }
+        )
+    data.append(
+        {
+            "type": kind,
+            "mode": "lines",
+            "x": columns.ref("history:x", lambda: list(range(1, len(values) + 1))),
+            "y": columns.ref("history:best", lambda: [_short(v) for v in best.tolist()]),
+            "name": "best so far",
+            "line": {"shape": "hv", "color": BEST},
+        }
+    )
+    scale = metric_scale(values.tolist())
+    return {
+        "data": data,
+        "layout": _layout(
+            "Optimization history" + (" (log scale)" if scale != LINEAR else ""),
+            axis(LINEAR, "trial (by start time)"),
+            axis(scale, table.metric),
+        ),
     }
 
 
-def importance(analysis: dict) -> dict:
+def learning_curves(table: Table) -> dict | None:
+    """Each trial's metric at every iteration it reported (from the records' history), one line per
+    trial, coloured by how the trial ended; None when no trial recorded a history of the metric."""
+    lines: dict[str, tuple[list, list, list]] = {}
+    everything: list[float] = []
+    for record in table.records:
+        series = (record.history or {}).get(table.metric)
+        if not isinstance(series, list) or not series:
+            continue
+        steps = (record.history or {}).get("iteration") or list(range(1, len(series) + 1))
+        x, y, text = lines.setdefault(record.status, ([], [], []))
+        for step, value in zip(steps, series, strict=False):
+            x.append(step)
+            y.append(_short(value) if isinstance(value, (int, float)) else None)
+            text.append(record.trial_id)
+        x.append(None), y.append(None), text.append("")  # a break between two trials
+        everything += [v for v in series if isinstance(v, (int, float))]
+    if not lines:
+        return None
+    points = sum(len(x) for x, _, _ in lines.values())
+    data = []
+    for status in [s for s in STATUS if s in lines]:
+        x, y, text = lines[status]
+        name, symbol, color = STATUS[status]
+        data.append(
+            {
+                "type": "scattergl" if points >= GL_FROM * 10 else "scatter",
+                "mode": "lines+markers" if points < GL_FROM else "lines",
+                "x": x,
+                "y": y,
+                "text": text,
+                "name": name,
+                "line": {"width": 1, "color": color},
+                "marker": {"size": 4, "symbol": symbol, "color": color},
+                "opacity": 0.7,
+                "connectgaps": False,
+                "hovertemplate": "%{text}<br>iteration %{x}: %{y}<extra>" + name + "</extra>",
+            }
+        )
+    scale = metric_scale(everything)
+    return {
+        "data": data,
+        "layout": _layout(
+            f"Learning curves ({sum(x.count(None) for x, _, _ in lines.values())} trials)",
+            axis(LINEAR, "iteration"),
+            axis(scale, table.metric),
+        ),
+    }
+
+
+def edf(columns: Columns) -> dict | None:
+    """The empirical distribution function of the metric, one line per run or grid task: the share of
+    the group's trials whose value is at most x (as Optuna's; for mode min the best curve is the
+    highest on the left, for mode max the lowest on the right)."""
+    table = columns.table
+    values: dict[str, list[float]] = {}
+    for record, value in zip(columns.records(), columns.frame[table.metric].tolist(), strict=True):
+        values.setdefault(group_of(record), []).append(float(value))
+    if not values:
+        return None
+    data = []
+    for index, (group, numbers) in enumerate(sorted(values.items())):
+        numbers.sort()
+        n = len(numbers)
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [_short(v) for v in numbers],
+                "y": [round((i + 1) / n, 6) for i in range(n)],
+                "name": f"{group} ({n})",
+                "line": {"shape": "hv", "color": PALETTE[index % len(PALETTE)]},
+            }
+        )
+    everything = [v for numbers in values.values() for v in numbers]
+    return {
+        "data": data,
+        "layout": _layout(
+            f"Empirical distribution of {table.metric} per run or grid task",
+            axis(metric_scale(everything), table.metric),
+            axis(LINEAR, f"share of trials with {table.metric} at most x", range=[0, 1.02]),
+        ),
+    }
+
+
+def importance(analysis: dict) -> dict | None:
+    """The eta^2 of each parameter, most important on top."""
     items = [i for i in analysis["importance"] if i["eta2"] is not None][::-1]
+    if not items:
+        return None
     return {
         "data": [
             {
@@ -117,132 +264,12 @@ def importance(analysis: dict) -> dict:
         ],
         "layout": _layout(
             "Parameter importance (share of the metric's variance explained by each parameter alone)",
-            {"title": {"text": "eta^2"}, "range": [0, 1]},
-            "",
+            axis(LINEAR, "eta^2", range=[0, 1]),
+            axis(CATEGORY, ""),
             height=max(300, 40 * len(items) + 120),
-            yaxis={"automargin": True, "type": "category"},
         ),
     }
 
 
-def parallel_coordinates(columns: Columns) -> dict:
-    table = columns.table
-    dimensions = [_dimension(columns, name) for name in [*table.params, table.metric]]
-    line = {
-        "color": columns.ref(table.metric),
-        "colorscale": "Viridis",
-        "showscale": True,
-        "reversescale": table.mode == "min",
-        "colorbar": {"title": {"text": table.metric}},
-    }
-    return {
-        "data": [{"type": "parcoords", "dimensions": dimensions, "line": line}],
-        "layout": {
-            "title": {"text": f"Parallel coordinates ({len(columns.frame)} trials)"},
-            "margin": {"l": 80, "r": 80, "t": 90, "b": 40},
-            "height": 560,
-        },
-    }
-
-
-def metric_vs_parameters(columns: Columns) -> dict:
-    """One scatter panel per hyperparameter, the metric on every y axis."""
-    table = columns.table
-    names = table.params
-    per_row = min(3, max(len(names), 1))
-    rows = -(-len(names) // per_row) if names else 1
-    kind = "scattergl" if len(columns.frame) >= GL_FROM else "scatter"
-    gap_x, gap_y = 0.07, 0.12 / rows
-    layout: dict[str, Any] = {
-        "title": {"text": f"{table.metric} against each parameter"},
-        "showlegend": False,
-        "height": 320 * rows + 80,
-        "margin": {"t": 70},
-    }
-    data = []
-    for i, name in enumerate(names):
-        row, column = divmod(i, per_row)
-        suffix = "" if i == 0 else str(i + 1)
-        x0 = column / per_row + (gap_x / 2 if column else 0)
-        x1 = (column + 1) / per_row - (gap_x / 2 if column < per_row - 1 else 0)
-        y1 = 1 - row / rows - (gap_y / 2 if row else 0)
-        y0 = 1 - (row + 1) / rows + (gap_y / 2 if row < rows - 1 else 0)
-        categorical = not columns.numeric(name)
-        data.append(
-            {
-                "type": kind,
-                "mode": "markers",
-                "x": columns.text(name) if categorical else columns.ref(name),
-                "y": columns.ref(table.metric),
-                "xaxis": f"x{suffix}",
-                "yaxis": f"y{suffix}",
-                "marker": {"size": 4, "opacity": 0.6},
-                "name": name,
-            }
-        )
-        layout[f"xaxis{suffix}"] = {
-            "domain": [x0, x1],
-            "anchor": f"y{suffix}",
-            "title": {"text": name},
-            **({"type": "category"} if categorical else {}),
-        }
-        layout[f"yaxis{suffix}"] = {"domain": [y0, y1], "anchor": f"x{suffix}", "title": {"text": table.metric}}
-    return {"data": data, "layout": layout}
-
-
-def _dimension(columns: Columns, name: str) -> dict:
-    if columns.numeric(name) and columns.frame[name].notna().any():
-        return _numeric_dimension(columns, name)
-    text = labels(columns.frame[name])
-    present = sorted(set(text) - {MISSING})
-    categories = [MISSING] * (MISSING in text) + present  # the missing ones at the bottom, as on numeric axes
-    code = {c: i for i, c in enumerate(categories)}
-    return {
-        "label": name,
-        "values": columns.ref(f"code:{name}", lambda: [code[t] for t in text]),
-        "tickvals": list(range(len(categories))),
-        "ticktext": categories,
-    }
-
-
-def _numeric_dimension(columns: Columns, name: str) -> dict:
-    """A numeric axis; missing values on a MISSING tick below it."""
-    series = columns.frame[name]
-    if not series.isna().any():
-        return {"label": name, "values": columns.ref(name)}
-    low, high = float(series.min()), float(series.max())
-    span = (high - low) or abs(low) or 1.0
-    below = low - BELOW * span
-    ticks = nice_ticks(low, high)
-
-    def values() -> list:
-        return [below if v is None else v for v in _values(series)]
-
-    return {
-        "label": name,
-        "values": columns.ref(f"pcp:{name}", values),
-        "range": [below, max(high, low + span)],
-        "tickvals": [below, *ticks],
-        "ticktext": [MISSING, *(f"{t:.6g}" for t in ticks)],
-    }
-
-
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """About count round tick values within [low, high] (steps of 1, 2 or 5 times a power of ten)."""
-    if not high > low:
-        return [low]
-    raw = (high - low) / count
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if raw <= m * power)
-    first = math.ceil(low / step) * step
-    return [float(f"{first + i * step:.12g}") for i in range(int((high - first) / step + 1e-9) + 1)]
-
-
-def _layout(title: str, xaxis: dict, ytitle: str, height: int = 420, yaxis: dict | None = None) -> dict:
-    return {
-        "title": {"text": title},
-        "xaxis": xaxis,
-        "yaxis": {"title": {"text": ytitle}, **(yaxis or {})},
-        "height": height,
-        "margin": {"t": 60},
-    }
+def _layout(title: str, xaxis: dict, yaxis: dict, height: int = 420) -> dict:
+    return {"title": {"text": title}, "xaxis": xaxis, "yaxis": yaxis, "height": height, "margin": {"t": 60}}

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hpogrid.errors import HpogridError, did_you_mean
@@ -59,10 +59,17 @@ class Table:
     metric: str
     extras: list[str]  # extra-metric columns
     mode: str
+    scales: dict[str, str] = field(default_factory=dict)  # per hyperparameter column: log, linear or category
 
     def scored(self):
         """The rows with a finite metric value."""
         return self.frame[self.frame[self.metric].notna()]
+
+    def head(self, k: int | None) -> Table:
+        """The best k rows (all for None): what --top shows and exports."""
+        if k is None or k >= len(self.records):
+            return self
+        return replace(self, frame=self.frame.head(k), records=self.records[:k])
 
 
 def check_extra(columns: Sequence[str]) -> list[str]:
@@ -85,6 +92,8 @@ def build(
     """The table of the trials: sorted best first for the mode, within [low, high], at most top rows."""
     import pandas as pd
 
+    from hpogrid.report.scales import parameter_scale
+
     extra = check_extra(extra)
     metric, extras = trials.metric, [m for m in trials.extra_metrics if m != trials.metric]
     taken = {metric, *extras, "status", "source", *extra}
@@ -106,7 +115,8 @@ def build(
         rows.append(row)
     order = [*columns.values(), metric, *extras, "status", "source", *extra]
     frame = pd.DataFrame(rows, columns=order)
-    return Table(frame, best_first, list(columns.values()), metric, extras, trials.mode)
+    scales = {column: parameter_scale(frame[column], trials.methods.get(name)) for name, column in columns.items()}
+    return Table(frame, best_first, list(columns.values()), metric, extras, trials.mode, scales)
 
 
 def _within(value: Any, low: float | None, high: float | None) -> bool:
