@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     "`hpogrid submit_idds` for a coordinated search.\n\n"
     "\b\nExamples:\n  hpogrid run simple_objective --n_jobs 3\n"
     "  hpogrid run mnist_cnn --site ANALY_BNL_GPU_ARC --time 12 --dry-run\n"
+    "  hpogrid run mnist_cnn --dry-run --json > task.json   # the full task parameters\n"
     "  hpogrid run mnist_cnn --n_jobs 2 --emulate      # the exact grid payload, on this machine",
 )
 @click.argument("project")
@@ -74,7 +75,13 @@ if TYPE_CHECKING:
     "--dry_run",
     "dry",
     is_flag=True,
-    help="Print the task parameters and the job command as JSON; submit nothing.",
+    help="Show what would be submitted (task, jobs, site, image, sandbox); submit nothing.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="With --dry-run: print the full task parameters, job command and sandbox as JSON instead.",
 )
 @click.option(
     "--emulate",
@@ -90,7 +97,7 @@ if TYPE_CHECKING:
 )
 def run(
     project, n_jobs, site, time_hours, memory, architecture, excluded_site, cores, max_attempts, priority, no_email,
-    dry, emulate, inputs,
+    dry, as_json, emulate, inputs,
 ):  # fmt: skip
     import datetime as dt
 
@@ -99,6 +106,8 @@ def run(
 
     if dry and emulate:
         raise click.UsageError("--dry-run and --emulate cannot be combined")
+    if as_json and not dry:
+        raise click.UsageError("--json is for --dry-run")
     if inputs and not emulate:
         raise click.UsageError("--input is for --emulate; on the grid the inputs are grid_config.inDS")
     loaded = ProjectStore().load(project)
@@ -117,8 +126,11 @@ def run(
         cli_params=grid.describe_command(sys.argv[1:] if sys.argv[1:2] == ["run"] else ["run", project]),
     )
     if dry:
-        left_json = [{"file": item.name, "reason": item.reason} for item in left]
-        echo_json({**grid.dry_run(loaded, request), "left_out": left_json})
+        planned = grid.dry_run(loaded, request)
+        if as_json:
+            echo_json({**planned, "left_out": [{"file": item.name, "reason": item.reason} for item in left]})
+        else:
+            click.echo("\n".join(dry_run_summary(planned, len(left))))
         return 0
     if emulate:
         folder = loaded.path / "runs" / ("emulate-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3])
@@ -138,6 +150,38 @@ def run(
         return 0
     _echo_submitted(grid.submit(loaded, request), f"task {{}}{{}}: {n_jobs} job(s)")
     return 0
+
+
+def dry_run_summary(planned: dict, left_out: int) -> list[str]:
+    """The lines `run --dry-run` prints: what the task would be, in words."""
+    params, per_job = planned["task_parameters"], planned["trials_per_job"]
+    counts = sorted(set(per_job))
+    each = str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    site = params.get("site") or ", ".join(params.get("includedSite") or []) or "any (PanDA brokerage chooses)"
+    if params.get("excludedSite"):
+        site += f"; not {', '.join(params['excludedSite'])}"
+    files = len(planned["sandbox"])
+    lines = [
+        "Dry run of `hpogrid run`: nothing is uploaded or submitted.",
+        f"  task          {params['taskName'].rstrip('/')}",
+        f"  jobs          {len(per_job)}, {each} trial(s) each ({sum(per_job)} in all)",
+        f"  site          {site}",
+        f"  image         {params.get('container_name')}",
+        f"  architecture  {params.get('architecture') or 'any'}",
+        f"  sandbox       {files} file(s), {_size(planned['sandbox_bytes'])} before compression",
+        f"  left out      {left_out} file(s)" + (" (see the notes above)" if left_out else ""),
+        f"  job command   {planned['payload']}",
+        "Full task parameters: add --json.",
+    ]
+    return lines
+
+
+def _size(size: float) -> str:
+    for unit in ("bytes", "kB", "MB"):
+        if size < 1000 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
 
 
 NOTE_NAMES = 10  # files named in a note, then "and N more"

@@ -147,10 +147,21 @@ def _record(project: Project, gateway, submitted, params: dict, seed: int, **fie
 def dry_run(project: Project, request: RunRequest, nickname: str | None = None) -> dict:
     """What `run` would submit: task parameters and payload command; nothing is uploaded or sent."""
     from hpogrid.grid import sandbox
+    from hpogrid.grid.share import job_share
 
     params, command, seed = plan(project, request, nickname or "<nickname>", "<sandbox>", "<cache server>")
-    files = [name for name, _ in sandbox.members(project)]
-    return {"task_parameters": params, "payload": command, "seed": seed, "sandbox": files}
+    members = sandbox.members(project)
+    size = sum(len(item) if isinstance(item, bytes) else item.stat().st_size for _, item in members)
+    hpo, space = project.hpo_config, project.search_space
+    per_job = [job_share(space, hpo, request.n_jobs, i, seed).num_trials for i in range(request.n_jobs)]
+    return {
+        "task_parameters": params,
+        "payload": command,
+        "seed": seed,
+        "trials_per_job": per_job,
+        "sandbox": [name for name, _ in members],
+        "sandbox_bytes": size,
+    }
 
 
 def emulate(project: Project, request: RunRequest, folder: Path, inputs: list[Path] = (), log=print) -> list:
