@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,7 +87,8 @@ if TYPE_CHECKING:
 @click.option(
     "--emulate",
     is_flag=True,
-    help="Run every job here exactly as on the grid (same sandbox, command, metadata); no server.",
+    help="Run every job here exactly as on the grid (same sandbox, command, metadata), as many at a time "
+    "as the CPUs allow, with one progress display; no server. `hpogrid report` includes their trials.",
 )
 @click.option(
     "--input",
@@ -136,10 +138,12 @@ def run(
         folder = loaded.path / "runs" / ("emulate-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3])
         runs = grid.emulate(loaded, request, folder, list(inputs), log=lambda line: click.echo(line, err=True))
         done = sum(r.status == "finished" for r in runs)
-        click.echo(f"Emulated {len(runs)} job(s): {done} finished. Job folders: {folder}")
+        click.echo(f"Emulated {len(runs)} job(s): {done} finished. Job folders in")
+        click.echo(f"  {folder}")
+        click.echo(f"Their trials are in `hpogrid report {loaded.name}`, marked 'emulated'.")
         best = _best(runs)
         if best:
-            click.echo(f"Best config: {best['config']}  {best['metric']} = {best['value']}")
+            click.echo(f"Best config: {json.dumps(best['config'])}  {best['metric']} = {best['value']:.6g}")
         failed = [r for r in runs if r.status != "finished"]
         if failed:
             why = ((failed[0].metadata or {}).get("job") or {}).get("error") or f"exit code {failed[0].exit_code}"
