@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hpogrid.cli.complete import project_names
 from hpogrid.cli.output import echo_json, say
 from hpogrid.errors import HpogridError
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     "  hpogrid run mnist_cnn --dry-run --json > task.json   # the full task parameters\n"
     "  hpogrid run mnist_cnn --n_jobs 2 --emulate      # the exact grid payload, on this machine",
 )
-@click.argument("project")
+@click.argument("project", shell_complete=project_names())
 @click.option(
     "--n_jobs",
     "--n-jobs",
@@ -226,6 +227,7 @@ def _best(runs) -> dict | None:
 
 @click.command(
     "job_run",
+    hidden=True,
     help="Inside a grid job: run this job's share of a project (the task's payload calls this).\n\n"
     "Reads the project from the unpacked sandbox in the current folder, unpacks *.tar.gz inputs, runs "
     "the share with the local_run engine, writes userJobMetadata.json and hpogrid_trials.jsonl. "
@@ -255,7 +257,7 @@ def job_run(project, seq, n_jobs, seed):
     "\b\nExamples:\n  hpogrid submit_idds mnist_cnn\n"
     "  hpogrid submit_idds mnist_cnn --site ANALY_BNL_GPU_ARC --dry-run",
 )
-@click.argument("project")
+@click.argument("project", shell_complete=project_names())
 @click.option("--site", metavar="SITES", help="Grid site(s), comma-separated; overrides grid_config.site.")
 @click.option("--max_points", "--max-points", "max_points", type=click.IntRange(min=1), help="Points to evaluate.")
 @click.option(
@@ -300,6 +302,7 @@ def submit_idds(project, site, max_points, per_generation, min_unevaluated, arch
 
 @click.command(
     "generate",
+    hidden=True,
     help="iDDS steering: new points from every point so far (stateless ask/tell); writes a JSON list, "
     "[] when done.\n\n\b\nExample (what iDDS runs, %IN/%OUT/... filled in):\n"
     "  python3 -m hpogrid generate --in in.json --out out.json -n 4 -m 100 --algorithm hyperopt --seed 7",
@@ -352,6 +355,7 @@ def generate(infile, outfile, n_points, max_points, algorithm, seed, param, spac
 
 @click.command(
     "evaluate",
+    hidden=True,
     help="iDDS evaluation job: run the point in input.json once; write output.json "
     '({"status", "loss", "message"}; loss is the metric, negated for mode max) and userJobMetadata.json.\n\n'
     "\b\nExample (what an evaluation job runs):\n  python3 -m hpogrid evaluate mnist_cnn",

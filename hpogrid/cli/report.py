@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from hpogrid.cli.complete import project_names
 from hpogrid.cli.options import task_filters
 from hpogrid.cli.output import say
 from hpogrid.fileio import kind_of
@@ -23,7 +24,7 @@ SHOWN_ROWS = 30
     "  hpogrid report mnist --days 7 --taskname 'user.*.hpogrid.mnist.2026*' --to_mlflow\n"
     "  hpogrid report projects/mnist/runs/20261125-101500-123/summary.json --to_json",
 )
-@click.argument("target")
+@click.argument("target", shell_complete=project_names(files=True))
 @task_filters("grid tasks of the project")
 @click.option(
     "--source",
