@@ -118,6 +118,36 @@ def test_jobs_run_at_once_under_one_display_and_the_report_shows_them(tmp_path, 
     assert run_cli("report", "p", "--source", "grid").stdout.strip() == "No trials found."
 
 
+def test_ctrl_c_preempts_the_running_jobs_which_keep_their_trials(tmp_path, base):
+    """Ctrl-C: every running job is preempted as the pilot does it (SIGTERM), writes its metadata
+    'preempted' with the trials it finished, and hpogrid ends with 130."""
+    import signal
+
+    make_project(tmp_path, "p", SLOW.replace("sleep(1)", "sleep(2)"), "f", {"num_trials": 40, "max_concurrent": 1},
+                 space=SPACE)  # fmt: skip
+    env = dict(os.environ, HPOGRID_BASE_PATH=str(base), PYTHONPATH=str(ROOT), HPOGRID_NUM_CPUS="2")
+    process = subprocess.Popen(
+        [PYTHON, "-m", "hpogrid", "run", "p", "--n_jobs", "2", "--emulate"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    runs = base / "projects" / "p" / "runs"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # until each job has finished a trial
+        journals = list(runs.glob("emulate-*/job_*/projects/p/runs/*/trials.jsonl"))
+        if len(journals) == 2 and all(j.read_text().count("\n") >= 1 for j in journals):
+            break
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 130, err
+    assert "Interrupted: preempting the running jobs" in err and "Traceback" not in err
+    (folder,) = runs.glob("emulate-*")
+    for seq in (1, 2):
+        meta = json.loads((folder / f"job_{seq}" / "userJobMetadata.json").read_text())
+        assert meta["job_status"] == "preempted" and 1 <= len(meta["trials"]) < 20, meta
+    assert len(collect_project(ProjectStore().load("p"), GridQuery()).records) >= 2
+
+
 def test_the_display_fits_its_width_and_drops_the_least_useful_parts_first():
     clock = [0.0]
     display = TaskProgress(Path("/nonexistent"), 3, 100, "val_accuracy", "max", io.StringIO(), now=lambda: clock[0])

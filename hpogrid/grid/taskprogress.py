@@ -59,6 +59,7 @@ class TaskProgress:
         self.ended: dict[int, str] = {}
         self.counts = {"terminated": 0, "early_stopped": 0, "error": 0}
         self.best: float | None = None
+        self._read: dict[Path, tuple[int, dict[str, int], float | None]] = {}  # journal: (size, counts, best)
         self._last_draw = -math.inf
         self._drawn = False
         self.lock = threading.Lock()
@@ -75,17 +76,33 @@ class TaskProgress:
         self.event(line)
 
     def poll(self) -> None:
-        """Read the records the jobs' journals gained since the last poll."""
-        counts = dict.fromkeys(self.counts, 0)
-        best = None
+        """Count the records of the jobs' journals (a journal is read again only when it grew)."""
+        counts, best = dict.fromkeys(self.counts, 0), None
         for path in sorted(self.folder.glob("job_*/projects/*/runs/*/trials.jsonl")):
-            for record in Journal.from_file(path).read()[0]:
-                counts[record.status] = counts.get(record.status, 0) + 1
-                value = record.value
-                if isinstance(value, (int, float)) and math.isfinite(value) and record.status != "error":
-                    if best is None or (value < best if self.mode == "min" else value > best):
-                        best = value
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            if self._read.get(path, (None,))[0] != size:
+                self._read[path] = (size, *self._tally(path))
+            _, found, top = self._read[path]
+            for status, count in found.items():
+                counts[status] = counts.get(status, 0) + count
+            best = top if best is None or (top is not None and self._better(top, best)) else best
         self.counts, self.best = counts, best
+
+    def _tally(self, path: Path) -> tuple[dict[str, int], float | None]:
+        counts: dict[str, int] = {}
+        best = None
+        for record in Journal.from_file(path).read()[0]:
+            counts[record.status] = counts.get(record.status, 0) + 1
+            value = record.value
+            if isinstance(value, (int, float)) and math.isfinite(value) and record.status != "error":
+                best = value if best is None or self._better(value, best) else best
+        return counts, best
+
+    def _better(self, value: float, than: float) -> bool:
+        return value < than if self.mode == "min" else value > than
 
     # -- what it shows -----------------------------------------------------------------------------
     def line(self, width: int) -> str:
