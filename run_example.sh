@@ -18,3 +18,9 @@ hpogrid project create simple_objective --scripts_path "$PWD/example/scripts/sim
 hpogrid local_run simple_objective
 hpogrid report simple_objective --top 10
 hpogrid report simple_objective --to_html --quiet --outname "$HPOGRID_BASE_PATH/projects/simple_objective/hpo_result"
+{ set +x; } 2>/dev/null
+echo
+echo "Done. hpogrid is installed in $PWD/.venv and HPOGRID_BASE_PATH=$HPOGRID_BASE_PATH holds the example."
+echo "To use hpogrid in a new shell, first run:"
+echo "    source $PWD/setupenv.sh examples,report"
+echo "then, e.g.:  hpogrid project show simple_objective;  hpogrid report simple_objective --top 5"

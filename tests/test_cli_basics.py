@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import click
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from hpogrid.cli import cli
 from tests.conftest import EXAMPLES, PYTHON, run_cli, subprocess_env
 
+ROOT = Path(__file__).resolve().parents[1]
 HEAVY = [
     "ray",
     "pandas",
@@ -169,3 +171,66 @@ def test_param_keys_are_accepted_by_the_libraries(kind):
         for key in spec.params:
             if (name, key) not in translated:
                 assert key in accepted, f"{kind} {name}: {key} is not an argument of {LIBRARY_CLASSES[name]}"
+
+
+def test_top_level_help_lists_the_in_job_commands_apart_and_they_still_run(tmp_path):
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    user, _, in_job = result.stdout.partition("Inside grid jobs (the grid runs these, not you):")
+    listed = [line.split()[0] for line in user.partition("Commands:")[2].splitlines() if line.strip()]
+    assert listed == [n for n in cli.list_commands(click.Context(cli)) if n not in ("job_run", "generate", "evaluate")]
+    assert {"local_run", "run", "report", "project", "tasks"} <= set(listed)
+    assert [line.split()[0] for line in in_job.splitlines() if line.strip()] == ["job_run", "generate", "evaluate"]
+    assert run_cli("job_run", "--help").exit_code == 0 and run_cli("evaluate", "--help").exit_code == 0
+    space = {"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}}
+    (tmp_path / "in.json").write_text(json.dumps({"points": [], "opt_space": space}))
+    done = run_cli(
+        "generate", "--in", str(tmp_path / "in.json"), "--out", str(tmp_path / "out.json"), "-n", "2", "-m", "5"
+    )
+    assert done.exit_code == 0, done.output
+    assert len(json.loads((tmp_path / "out.json").read_text())) == 2
+
+
+def complete(words: str, base) -> list[str]:
+    """What `hpogrid` offers bash for the last of `words` (click's protocol: type,value lines), and that
+    completing imported no heavy library."""
+    env = dict(subprocess_env(base), PYTHONPATH=str(ROOT), _HPOGRID_COMPLETE="bash_complete", COMP_WORDS=words)
+    env["COMP_CWORD"] = str(len(words.split()) - (0 if words.endswith(" ") else 1))
+    code = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr))\n"
+        "from hpogrid.cli import main\nmain()\n"
+    )
+    done = subprocess.run([PYTHON, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr.strip() == "[]", done.stderr
+    return done.stdout.splitlines()
+
+
+def test_completion_offers_project_and_config_names(base, tmp_path):
+    from hpogrid.configs.store import ConfigStore
+
+    for kind, names in (("hpo_config", ["my_hpo", "other_hpo"]), ("search_space", ["my_space"])):
+        for name in names:
+            config = {"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}} if kind == "search_space" else {}
+            assert run_cli(kind, "create", name, *([json.dumps(config)] if config else [])).exit_code == 0
+    assert ConfigStore("hpo_config").names() == ["my_hpo", "other_hpo"]
+    (tmp_path / "train.py").write_text("def f(config, reporter):\n    reporter(loss=1)\n")
+    assert run_cli("model_config", "create", "m", "--script", "train.py", "--model", "f").exit_code == 0
+    for name in ("alpha", "beta"):
+        made = run_cli(
+            "project", "create", name, "--scripts_path", str(tmp_path / "train.py"), "--hpo_config", "my_hpo",
+            "--search_space", "my_space", "--model_config", "m",
+        )  # fmt: skip
+        assert made.exit_code == 0, made.output
+    assert complete("hpogrid local_run ", base) == ["plain,alpha", "plain,beta"]
+    assert complete("hpogrid run b", base) == ["plain,beta"]
+    assert complete("hpogrid project show a", base) == ["plain,alpha"]
+    assert complete("hpogrid project remove alpha ", base) == ["plain,alpha", "plain,beta"]
+    assert complete("hpogrid report ", base) == ["file,", "plain,alpha", "plain,beta"]  # or a results file
+    assert complete("hpogrid hpo_config show ", base) == ["plain,my_hpo", "plain,other_hpo"]
+    assert complete("hpogrid hpo_config update o", base) == ["plain,other_hpo"]
+    assert complete("hpogrid hpo_config create ", base) in ([], [""])  # a new name: nothing to offer
+    assert complete("hpogrid project create x --hpo_config my", base) == ["file,my", "plain,my_hpo"]
+    assert complete("hpogrid project update alpha --search_space ", base) == ["file,", "plain,my_space"]
+    commands = [line.removeprefix("plain,") for line in complete("hpogrid ", base)]
+    assert {"local_run", "run", "report"} <= set(commands) and not {"job_run", "generate", "evaluate"} & set(commands)

@@ -10,6 +10,7 @@ import signal
 import pytest
 
 from hpogrid.grid.gateway import Gateway
+from hpogrid.project import ProjectStore
 from tests.conftest import run_cli
 from tests.test_local_run import make_project
 
@@ -109,19 +110,38 @@ def _trials_output(workdir):
     return name
 
 
-def test_dry_run_prints_the_task_and_submits_nothing(tmp_path, panda):
-    grid_project(tmp_path)
-    result = run_cli("run", "g", "--n_jobs", "2", "--dry-run")
+def test_dry_run_prints_a_summary_and_submits_nothing(tmp_path, panda):
+    """The summary in words; --json the whole task as strict JSON and nothing else on stdout."""
+    grid_project(tmp_path, num_trials=7)  # a grid of 3 categories, 9 trials: 5 and 4 per job
+    result = run_cli("run", "g", "--n_jobs", "2", "--dry-run", "--site", "ANALY_A_GPU")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Dry run of `hpogrid run`: nothing is uploaded or submitted.\n")
+    summary = dict(
+        re.fullmatch(r"  (\S+(?: \S+)?) {2,}(.+)", line).groups() for line in result.stdout.splitlines()[1:-1]
+    )
+    assert re.fullmatch(r"user\.\S+\.hpogrid\.g\.\d{14}", summary["task"])
+    assert summary["jobs"] == "2, 4 to 5 trial(s) each (9 in all)"
+    assert summary["site"] == "ANALY_A_GPU" and summary["architecture"] == "&nvidia"
+    assert summary["image"] == ProjectStore().load("g").grid_config["container"]
+    files, size = re.fullmatch(r"(\d+) file\(s\), ([\d.]+) (?:kB|MB) before compression", summary["sandbox"]).groups()
+    assert summary["left out"] == "0 file(s)" and "job_run g --seq %RNDM:0 --n-jobs 2" in summary["job command"]
+    assert result.stdout.splitlines()[-1] == "Full task parameters: add --json."
+    assert all(len(f"  {k}  {v}") <= 80 for k, v in summary.items() if k not in ("image", "job command"))
+    assert panda.state.requests == [] and not panda.state.tasks
+    result = run_cli("run", "g", "--n_jobs", "2", "--dry-run", "--json", "--site", "ANALY_A_GPU")
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
-    assert plan["task_parameters"]["nEvents"] == 2
+    assert plan["task_parameters"]["nEvents"] == 2 and plan["trials_per_job"] == [5, 4]
     assert "job_run g --seq %RNDM:0 --n-jobs 2" in plan["payload"]
-    assert "projects/g/project.json" in plan["sandbox"]
+    assert "projects/g/project.json" in plan["sandbox"] and len(plan["sandbox"]) == int(files)
+    assert float(size) > 0 and plan["sandbox_bytes"] > 0
     assert panda.state.requests == [] and not panda.state.tasks
+    bad = run_cli("run", "g", "--json")
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: --json is for --dry-run")
     # prun's other options map as prun maps them (held against prun in tests/test_taskparams.py)
     more = run_cli(
-        "run", "g", "--dry-run", "--excludedSite", "ANALY_X, ANALY_Y", "--nCore", "8", "--maxAttempt", "3",
-        "--priority", "900", "--noEmail",
+        "run", "g", "--dry-run", "--json", "--excludedSite", "ANALY_X, ANALY_Y", "--nCore", "8", "--maxAttempt",
+        "3", "--priority", "900", "--noEmail",
     )  # fmt: skip
     params = json.loads(more.stdout)["task_parameters"]
     assert params["excludedSite"] == ["ANALY_X", "ANALY_Y"] and params["coreCount"] == 8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -319,3 +320,21 @@ def test_run_example_script(base, tmp_path):
     page = base / "projects" / "simple_objective" / "hpo_result.html"
     assert f"Wrote {page}" in done.stdout and page.is_file() and "more trials" not in done.stdout
     assert "<p>200 trials (200 terminated)" in page.read_text()
+    assert f"source {REPO}/setupenv.sh examples,report" in done.stdout.splitlines()[-2]
+
+
+def test_run_example_script_ends_saying_how_to_use_hpogrid_in_a_new_shell(tmp_path):
+    """Its last lines (run alone here: the whole script is the test above) name setupenv.sh, with the
+    extras it installed, by a path that works from any folder."""
+    script = (REPO / "run_example.sh").read_text()
+    ending = script[script.index("{ set +x; } 2>/dev/null") :]
+    env = {"PATH": os.environ["PATH"], "HPOGRID_BASE_PATH": str(tmp_path)}
+    done = subprocess.run(["bash", "-c", ending], env=env, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[-3:-1] == [
+        "To use hpogrid in a new shell, first run:",
+        f"    source {REPO}/setupenv.sh examples,report",
+    ]
+    assert "source setupenv.sh examples,report" in script  # the extras the script installs
+    assert f"HPOGRID_BASE_PATH={tmp_path}" in lines[-4]

@@ -132,7 +132,7 @@ def test_only_the_start_of_a_big_file_is_read(tmp_path, base):
 def test_dry_run_lists_what_is_left_out_names_only(tmp_path, base):
     files = {"notes.txt": BY_CONTENT["notes.txt"][0], "netrc": "machine x", "data/big.h5": "0", "data/keep.h5": "1"}
     make(tmp_path, files, ignore="data/*.h5\n!data/keep.h5\n")
-    result = run_cli("run", "p", "--dry-run")
+    result = run_cli("run", "p", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)["left_out"]
     assert listed == [

@@ -33,8 +33,20 @@ COMMANDS = {
 }
 
 
+# the entry points grid jobs and iDDS call: hidden from completion, listed apart in `hpogrid --help`
+IN_JOB = ("job_run", "generate", "evaluate")
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands live in other modules and are imported on first use."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands a user runs, then those grid jobs run (hidden=True, so click's list leaves them out)."""
+        super().format_commands(ctx, formatter)
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [(name, self.get_command(ctx, name).get_short_help_str(limit)) for name in IN_JOB]
+        with formatter.section("Inside grid jobs (the grid runs these, not you)"):
+            formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from hpogrid.cli.complete import config_names
 from hpogrid.cli.output import echo_config, echo_json, echo_table, load_all
 from hpogrid.configs.fields import Field, Schema
 from hpogrid.configs.store import CONFIG_TYPES, ConfigStore
@@ -162,7 +163,8 @@ def make_group(kind: str) -> click.Group:
                 _save(kind, action, name, _space_argument(space))
 
             command = click.argument("space", metavar="SPACE_JSON_OR_FILE")(command)
-        command = click.argument("name")(command)
+        names = config_names(kind) if action != "create" else None  # a new name has nothing to complete
+        command = click.argument("name", shell_complete=names)(command)
         help_text = ACTION_HELP[action].format(kind=kind) + f"\n\n\b\nExample:\n  {example}"
         return click.command(action, help=help_text)(command)
 
@@ -194,7 +196,7 @@ def make_group(kind: str) -> click.Group:
         )
 
     @group.command("show", help=f"Show a saved {kind}.\n\n\b\nExample:\n  hpogrid {kind} show my_config")
-    @click.argument("name")
+    @click.argument("name", shell_complete=config_names(kind))
     @click.option("--json", "as_json", is_flag=True, help="Print the JSON as saved.")
     def show(name: str, as_json: bool) -> None:
         config = store().load(name)
@@ -204,7 +206,7 @@ def make_group(kind: str) -> click.Group:
         echo_config(kind, config)
 
     @group.command("where", help=f"Print the path of a saved {kind}.\n\n\b\nExample:\n  hpogrid {kind} where my_config")
-    @click.argument("name")
+    @click.argument("name", shell_complete=config_names(kind))
     def where(name: str) -> None:
         target = store()
         if not target.exists(name):
@@ -215,7 +217,7 @@ def make_group(kind: str) -> click.Group:
         "remove",
         help=f"Remove saved {kind}s by name or glob.\n\n\b\nExample:\n  hpogrid {kind} remove old_config 'test_*'",
     )
-    @click.argument("names", nargs=-1, required=True)
+    @click.argument("names", nargs=-1, required=True, shell_complete=config_names(kind))
     def remove(names: tuple[str, ...]) -> None:
         for name in store().remove(list(names)):
             click.echo(f"Removed {kind} '{name}'")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from hpogrid.cli.complete import project_names
 from hpogrid.cli.output import echo_json, say
 from hpogrid.errors import HpogridError
 
@@ -23,9 +25,10 @@ if TYPE_CHECKING:
     "`hpogrid submit_idds` for a coordinated search.\n\n"
     "\b\nExamples:\n  hpogrid run simple_objective --n_jobs 3\n"
     "  hpogrid run mnist_cnn --site ANALY_BNL_GPU_ARC --time 12 --dry-run\n"
+    "  hpogrid run mnist_cnn --dry-run --json > task.json   # the full task parameters\n"
     "  hpogrid run mnist_cnn --n_jobs 2 --emulate      # the exact grid payload, on this machine",
 )
-@click.argument("project")
+@click.argument("project", shell_complete=project_names())
 @click.option(
     "--n_jobs",
     "--n-jobs",
@@ -74,12 +77,19 @@ if TYPE_CHECKING:
     "--dry_run",
     "dry",
     is_flag=True,
-    help="Print the task parameters and the job command as JSON; submit nothing.",
+    help="Show what would be submitted (task, jobs, site, image, sandbox); submit nothing.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="With --dry-run: print the full task parameters, job command and sandbox as JSON instead.",
 )
 @click.option(
     "--emulate",
     is_flag=True,
-    help="Run every job here exactly as on the grid (same sandbox, command, metadata); no server.",
+    help="Run every job here exactly as on the grid (same sandbox, command, metadata), as many at a time "
+    "as the CPUs allow, with one progress display; no server. `hpogrid report` includes their trials.",
 )
 @click.option(
     "--input",
@@ -90,7 +100,7 @@ if TYPE_CHECKING:
 )
 def run(
     project, n_jobs, site, time_hours, memory, architecture, excluded_site, cores, max_attempts, priority, no_email,
-    dry, emulate, inputs,
+    dry, as_json, emulate, inputs,
 ):  # fmt: skip
     import datetime as dt
 
@@ -99,6 +109,8 @@ def run(
 
     if dry and emulate:
         raise click.UsageError("--dry-run and --emulate cannot be combined")
+    if as_json and not dry:
+        raise click.UsageError("--json is for --dry-run")
     if inputs and not emulate:
         raise click.UsageError("--input is for --emulate; on the grid the inputs are grid_config.inDS")
     loaded = ProjectStore().load(project)
@@ -117,17 +129,22 @@ def run(
         cli_params=grid.describe_command(sys.argv[1:] if sys.argv[1:2] == ["run"] else ["run", project]),
     )
     if dry:
-        left_json = [{"file": item.name, "reason": item.reason} for item in left]
-        echo_json({**grid.dry_run(loaded, request), "left_out": left_json})
+        planned = grid.dry_run(loaded, request)
+        if as_json:
+            echo_json({**planned, "left_out": [{"file": item.name, "reason": item.reason} for item in left]})
+        else:
+            click.echo("\n".join(dry_run_summary(planned, len(left))))
         return 0
     if emulate:
         folder = loaded.path / "runs" / ("emulate-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3])
         runs = grid.emulate(loaded, request, folder, list(inputs), log=lambda line: click.echo(line, err=True))
         done = sum(r.status == "finished" for r in runs)
-        click.echo(f"Emulated {len(runs)} job(s): {done} finished. Job folders: {folder}")
+        click.echo(f"Emulated {len(runs)} job(s): {done} finished. Job folders in")
+        click.echo(f"  {folder}")
+        click.echo(f"Their trials are in `hpogrid report {loaded.name}`, marked 'emulated'.")
         best = _best(runs)
         if best:
-            click.echo(f"Best config: {best['config']}  {best['metric']} = {best['value']}")
+            click.echo(f"Best config: {json.dumps(best['config'])}  {best['metric']} = {best['value']:.6g}")
         failed = [r for r in runs if r.status != "finished"]
         if failed:
             why = ((failed[0].metadata or {}).get("job") or {}).get("error") or f"exit code {failed[0].exit_code}"
@@ -138,6 +155,38 @@ def run(
         return 0
     _echo_submitted(grid.submit(loaded, request), f"task {{}}{{}}: {n_jobs} job(s)")
     return 0
+
+
+def dry_run_summary(planned: dict, left_out: int) -> list[str]:
+    """The lines `run --dry-run` prints: what the task would be, in words."""
+    params, per_job = planned["task_parameters"], planned["trials_per_job"]
+    counts = sorted(set(per_job))
+    each = str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    site = params.get("site") or ", ".join(params.get("includedSite") or []) or "any (PanDA brokerage chooses)"
+    if params.get("excludedSite"):
+        site += f"; not {', '.join(params['excludedSite'])}"
+    files = len(planned["sandbox"])
+    lines = [
+        "Dry run of `hpogrid run`: nothing is uploaded or submitted.",
+        f"  task          {params['taskName'].rstrip('/')}",
+        f"  jobs          {len(per_job)}, {each} trial(s) each ({sum(per_job)} in all)",
+        f"  site          {site}",
+        f"  image         {params.get('container_name')}",
+        f"  architecture  {params.get('architecture') or 'any'}",
+        f"  sandbox       {files} file(s), {_size(planned['sandbox_bytes'])} before compression",
+        f"  left out      {left_out} file(s)" + (" (see the notes above)" if left_out else ""),
+        f"  job command   {planned['payload']}",
+        "Full task parameters: add --json.",
+    ]
+    return lines
+
+
+def _size(size: float) -> str:
+    for unit in ("bytes", "kB", "MB"):
+        if size < 1000 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
 
 
 NOTE_NAMES = 10  # files named in a note, then "and N more"
@@ -178,6 +227,7 @@ def _best(runs) -> dict | None:
 
 @click.command(
     "job_run",
+    hidden=True,
     help="Inside a grid job: run this job's share of a project (the task's payload calls this).\n\n"
     "Reads the project from the unpacked sandbox in the current folder, unpacks *.tar.gz inputs, runs "
     "the share with the local_run engine, writes userJobMetadata.json and hpogrid_trials.jsonl. "
@@ -207,7 +257,7 @@ def job_run(project, seq, n_jobs, seed):
     "\b\nExamples:\n  hpogrid submit_idds mnist_cnn\n"
     "  hpogrid submit_idds mnist_cnn --site ANALY_BNL_GPU_ARC --dry-run",
 )
-@click.argument("project")
+@click.argument("project", shell_complete=project_names())
 @click.option("--site", metavar="SITES", help="Grid site(s), comma-separated; overrides grid_config.site.")
 @click.option("--max_points", "--max-points", "max_points", type=click.IntRange(min=1), help="Points to evaluate.")
 @click.option(
@@ -252,6 +302,7 @@ def submit_idds(project, site, max_points, per_generation, min_unevaluated, arch
 
 @click.command(
     "generate",
+    hidden=True,
     help="iDDS steering: new points from every point so far (stateless ask/tell); writes a JSON list, "
     "[] when done.\n\n\b\nExample (what iDDS runs, %IN/%OUT/... filled in):\n"
     "  python3 -m hpogrid generate --in in.json --out out.json -n 4 -m 100 --algorithm hyperopt --seed 7",
@@ -304,6 +355,7 @@ def generate(infile, outfile, n_points, max_points, algorithm, seed, param, spac
 
 @click.command(
     "evaluate",
+    hidden=True,
     help="iDDS evaluation job: run the point in input.json once; write output.json "
     '({"status", "loss", "message"}; loss is the metric, negated for mode max) and userJobMetadata.json.\n\n'
     "\b\nExample (what an evaluation job runs):\n  python3 -m hpogrid evaluate mnist_cnn",

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from hpogrid.cli.complete import project_names
+
 TOP = 5  # rows of the final table
 
 
@@ -21,7 +23,7 @@ TOP = 5  # rows of the final table
     "\b\nExamples:\n  hpogrid local_run simple_objective\n  hpogrid local_run mnist_cnn --resume\n"
     "  hpogrid local_run mnist_cnn --address 10.0.0.5:6379   # on a running Ray cluster",
 )
-@click.argument("project")
+@click.argument("project", shell_complete=project_names())
 @click.option("--resume", is_flag=True, help="Continue the project's last interrupted run.")
 @click.option(
     "--address",

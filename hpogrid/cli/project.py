@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hpogrid.cli.complete import config_names, project_names
 from hpogrid.cli.output import echo_config, echo_json, echo_table, load_all
 
 CONFIG_OPTIONS = ("hpo_config", "grid_config", "model_config", "search_space")
@@ -33,6 +34,7 @@ def config_options(required_scripts: bool) -> Callable:
                 f"--{kind.replace('_', '-')}",
                 kind,
                 metavar="NAME_OR_FILE",
+                shell_complete=config_names(kind, files=True),
                 help=f"saved {kind} name, or a JSON file holding one",
             )(command)
         return click.option(
@@ -73,7 +75,7 @@ def create(name: str, scripts_path: str, **refs: str | None) -> None:
     help="Create a project, replacing any of that name (the old one is kept as a backup).\n\n"
     f"\b\nExample:\n  {CREATE_EXAMPLE.replace('create', 'recreate')}",
 )
-@click.argument("name")
+@click.argument("name", shell_complete=project_names())
 @config_options(required_scripts=True)
 def recreate(name: str, scripts_path: str, **refs: str | None) -> None:
     store = _store()
@@ -88,7 +90,7 @@ def recreate(name: str, scripts_path: str, **refs: str | None) -> None:
     help="Swap some configs or the scripts of a project; results are kept.\n\n"
     "\b\nExample:\n  hpogrid project update simple_objective --hpo_config bayesian_min_loss",
 )
-@click.argument("name")
+@click.argument("name", shell_complete=project_names())
 @config_options(required_scripts=False)
 def update(name: str, scripts_path: str | None, **refs: str | None) -> None:
     if scripts_path is None and not any(refs.values()):
@@ -128,7 +130,7 @@ def list_(pattern: str | None, as_json: bool) -> None:
 
 
 @project.command("show", help="Show a project's configs.\n\n\b\nExample:\n  hpogrid project show simple_objective")
-@click.argument("name")
+@click.argument("name", shell_complete=project_names())
 @click.option("--json", "as_json", is_flag=True, help="Print the project file as JSON.")
 def show(name: str, as_json: bool) -> None:
     loaded = _store().load(name)
@@ -148,7 +150,7 @@ def show(name: str, as_json: bool) -> None:
 @project.command(
     "where", help="Print the folder of a project.\n\n\b\nExample:\n  hpogrid project where simple_objective"
 )
-@click.argument("name")
+@click.argument("name", shell_complete=project_names())
 def where(name: str) -> None:
     click.echo(_store().load(name).path)
 
@@ -158,7 +160,7 @@ def where(name: str) -> None:
     help="Delete projects by name or glob, with their results.\n\n"
     "\b\nExample:\n  hpogrid project remove old_project 'test_*'",
 )
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1, required=True, shell_complete=project_names())
 def remove(names: tuple[str, ...]) -> None:
     for name in _store().remove(list(names)):
         click.echo(f"Removed project '{name}'")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from hpogrid.cli.complete import project_names
 from hpogrid.cli.options import task_filters
 from hpogrid.cli.output import say
 from hpogrid.fileio import kind_of
@@ -26,7 +27,7 @@ SHOWN_ROWS = 30
     "\b\nPlots (--to_html has them all; --plot NAME writes one alone):\n  "
     + "\n  ".join(f"{k:<21}{v}" for k, v in PLOT_NAMES.items()),
 )
-@click.argument("target")
+@click.argument("target", shell_complete=project_names(files=True))
 @task_filters("grid tasks of the project")
 @click.option(
     "--source",

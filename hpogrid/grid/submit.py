@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import os
 import platform
 import secrets
 import shlex
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,30 +150,87 @@ def _record(project: Project, gateway, submitted, params: dict, seed: int, **fie
 def dry_run(project: Project, request: RunRequest, nickname: str | None = None) -> dict:
     """What `run` would submit: task parameters and payload command; nothing is uploaded or sent."""
     from hpogrid.grid import sandbox
+    from hpogrid.grid.share import job_share
 
     params, command, seed = plan(project, request, nickname or "<nickname>", "<sandbox>", "<cache server>")
-    files = [name for name, _ in sandbox.members(project)]
-    return {"task_parameters": params, "payload": command, "seed": seed, "sandbox": files}
+    members = sandbox.members(project)
+    size = sum(len(item) if isinstance(item, bytes) else item.stat().st_size for _, item in members)
+    hpo, space = project.hpo_config, project.search_space
+    per_job = [job_share(space, hpo, request.n_jobs, i, seed).num_trials for i in range(request.n_jobs)]
+    return {
+        "task_parameters": params,
+        "payload": command,
+        "seed": seed,
+        "trials_per_job": per_job,
+        "sandbox": [name for name, _ in members],
+        "sandbox_bytes": size,
+    }
 
 
-def emulate(project: Project, request: RunRequest, folder: Path, inputs: list[Path] = (), log=print) -> list:
-    """Run every job of the task here, one after the other, exactly as the grid would (no server).
-    inputs: local files standing in for grid_config.inDS."""
+def emulation_slots(n_jobs: int, cpus: int, cpus_per_trial: float) -> tuple[int, int]:
+    """(jobs at a time, CPUs each) for n_jobs on `cpus` CPUs: as many jobs as can each run one trial."""
+    need = max(1, math.ceil(cpus_per_trial or 1))
+    parallel = max(1, min(n_jobs, cpus // need))
+    return parallel, max(need, cpus // parallel)
+
+
+def emulate(
+    project: Project, request: RunRequest, folder: Path, inputs: list[Path] = (), log=print, stream=None
+) -> list:
+    """Run every job of the task here exactly as the grid would (no server): as many jobs at a time as
+    this machine's CPUs (or $HPOGRID_NUM_CPUS) allow, each with its share of them (the pilot's
+    ATHENA_CORE_NUMBER), one progress display for the task on `stream` (default stderr).
+    inputs: local files standing in for grid_config.inDS. Ctrl-C preempts the running jobs (they keep
+    their finished trials) and raises KeyboardInterrupt once they have ended."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
     from hpogrid.grid import jobexec, sandbox
+    from hpogrid.grid.taskprogress import TaskProgress
+    from hpogrid.local.runner import CPUS_VARIABLE
 
-    folder.mkdir(parents=True)
-    archive = sandbox.build(project, folder)
     if inputs and not project.grid_config.get("inDS"):
         raise HpogridError("--input: the project's grid_config has no inDS for the files to stand in for")
-    params, command, _ = plan(project, request, "emulated", archive.name, folder.as_uri())
+    folder.mkdir(parents=True)
+    archive = sandbox.build(project, folder)
+    params, _, _ = plan(project, request, "emulated", archive.name, folder.as_uri())
     (folder / "task_parameters.json").write_text(json.dumps(params, indent=1, allow_nan=False))
-    runs = []
-    for seq in range(1, request.n_jobs + 1):
-        log(f"job {seq}/{request.n_jobs}: {command.replace('%RNDM:0', str(seq))}")
-        run = jobexec.run_job(params, seq, folder / f"job_{seq}", archive, list(inputs), task_id=0, panda_id=seq)
-        log(f"job {seq}/{request.n_jobs}: {run.status} (exit {run.exit_code}, {run.duration_s:.1f} s) in {run.workdir}")
-        runs.append(run)
-    return runs
+    hpo = project.hpo_config
+    cpus = os.environ.get(CPUS_VARIABLE, "")
+    cpus = int(cpus) if cpus.isdigit() and int(cpus) else (os.cpu_count() or 1)
+    parallel, each = emulation_slots(request.n_jobs, cpus, float((hpo.get("resource") or {}).get("cpu", 1) or 1))
+    log(f"Emulating {request.n_jobs} job(s), {parallel} at a time, {each} CPU(s) each, in")
+    log(f"  {folder}")
+    display = TaskProgress(
+        folder, request.n_jobs, planned_total(project.search_space, hpo), hpo["metric"], hpo["mode"], stream
+    )
+    stop = threading.Event()
+
+    def one(seq: int):
+        display.job_started(seq)
+        run = jobexec.run_job(
+            params, seq, folder / f"job_{seq}", archive, list(inputs), task_id=0, panda_id=seq,
+            env={"ATHENA_CORE_NUMBER": str(each), CPUS_VARIABLE: str(each)},
+            preempt_after=lambda _workdir: stop.is_set(),
+        )  # fmt: skip
+        display.job_ended(seq, run.status, f"job {seq}/{request.n_jobs}: {run.status} (exit {run.exit_code}, "
+                          f"{run.duration_s:.1f} s) in {run.workdir.name}")  # fmt: skip
+        return run
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="hpogrid-job") as pool:
+        futures = [pool.submit(one, seq) for seq in range(1, request.n_jobs + 1)]
+        try:
+            while wait(futures, timeout=0.2)[1]:
+                display.draw()
+        except KeyboardInterrupt:
+            stop.set()
+            for future in futures:
+                future.cancel()
+            display.event("Interrupted: preempting the running jobs (they keep their finished trials)...")
+            wait(futures)
+            display.close()
+            raise
+    display.close()
+    return [future.result() for future in futures]
 
 
 def describe_command(args: list[str]) -> str:

@@ -2,7 +2,8 @@
 
 Each trial is a TrialRecord (hpogrid/results.py) whose ``source`` says where it ran:
 ``{"kind": "local", "run"}``, ``{"kind": "grid", "task", "job", "site", "task_time_s"}`` or
-``{"kind": "idds", "task", "job", "site"}``. A trial is identified by (kind, run or task, job, trial_id),
+``{"kind": "idds", "task", "job", "site"}``; the tasks of ``run --emulate`` (in the runs folder)
+``{"kind": "emulated", "run", "job"}``. A trial is identified by (kind, run or task, job, trial_id),
 so reading the same result twice (a summary and its journal, a cached and a fresh task) counts it once.
 
 Grid tasks of a project are those it submitted (projects/P/grid/submissions.jsonl: fetched by ID, of
@@ -114,13 +115,42 @@ def summary_file(path: Path) -> tuple[dict, Skipped]:
 
 
 def local(project, trials: Trials) -> None:
+    """The project's local runs, and the tasks `hpogrid run --emulate` ran here (source kind "emulated")."""
     from hpogrid.local.runner import runs_dir
 
     folder = runs_dir(project)
     for run_dir in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
+        if run_dir.name.startswith(EMULATED_PREFIX):
+            emulated(run_dir, trials)
+            continue
         records, skipped = run_records(run_dir)
         for record in records:
             record.source = {"kind": "local", "run": run_dir.name, **(record.source or {})}
+        trials.note(skipped)
+        trials.add(records)
+
+
+EMULATED_PREFIX = "emulate-"  # runs/emulate-<time>/: a task of `hpogrid run --emulate`, one job_<seq>/ per job
+
+
+def emulated(task_dir: Path, trials: Trials) -> None:
+    """The trials of an emulated task: each job's trials output (its metadata's when there is none), as
+    ``{"kind": "emulated", "run": <task folder>, "job": <seq>}``."""
+    from hpogrid.grid.job import METADATA_FILE, TRIALS_OUTPUT
+
+    jobs = [p for p in task_dir.glob("job_*") if p.is_dir() and p.name[4:].isdigit()]
+    for job_dir in sorted(jobs, key=lambda p: int(p.name[4:])):
+        metadata_path = job_dir / METADATA_FILE
+        metadata, skipped = summary_file(metadata_path) if metadata_path.is_file() else ({}, Skipped(""))
+        outputs = sorted(job_dir.glob(f"*{TRIALS_OUTPUT}"))
+        if outputs:
+            records, skipped = Journal.from_file(outputs[0]).read()
+        else:
+            records = summary_records(metadata, skipped) if metadata else []
+        extra = {"task_time_s": metadata["duration_s"]} if metadata.get("duration_s") is not None else {}
+        for record in records:
+            record.source = {**(record.source or {}), **extra, "kind": "emulated", "run": task_dir.name}
+            record.source["job"], record.source["task"] = int(job_dir.name[4:]), None
         trials.note(skipped)
         trials.add(records)
 

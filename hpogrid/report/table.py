@@ -30,6 +30,7 @@ EXTRA_COLUMNS: dict[str, Callable[[TrialRecord], Any]] = {
     "taskid": lambda r: r.source.get("task"),
     "jobid": lambda r: r.source.get("job"),
     "run": lambda r: r.source.get("run"),
+    "kind": lambda r: r.source.get("kind", "local"),  # local, emulated, grid or idds
     "host": lambda r: r.host,
     "iterations": lambda r: r.iterations,
     "trial_id": lambda r: r.trial_id,
@@ -45,6 +46,9 @@ def source_label(record: TrialRecord) -> str:
     kind = source.get("kind", "local")
     if kind == "local":
         return f"local {source.get('run') or ''}".strip()
+    if kind == "emulated":
+        run = str(source.get("run") or "").removeprefix("emulate-")  # runs/emulate-<time>/job_<seq>
+        return f"emulated {run} job {source.get('job')}"
     label = f"{'idds' if kind == 'idds' else 'task'} {source.get('task')}"
     return label + (f" job {source['job']}" if source.get("job") is not None else "")
 

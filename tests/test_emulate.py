@@ -1,0 +1,190 @@
+"""`hpogrid run --emulate`: the jobs of a task run at once, under one progress display, and
+`hpogrid report` shows their trials as emulated."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import re
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hpogrid.grid.submit import emulation_slots
+from hpogrid.grid.taskprogress import TaskProgress
+from hpogrid.project import ProjectStore
+from hpogrid.report import collect_project
+from hpogrid.report.collect import GridQuery
+from tests.conftest import PYTHON, run_cli
+from tests.test_local_run import make_project
+
+ROOT = Path(__file__).resolve().parents[1]
+SLOW = """
+import time
+def f(config, reporter):
+    time.sleep(1)
+    reporter(loss=(config["x"] - 0.3) ** 2)
+"""
+SPACE = {"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}}
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def run_in_terminal(args: list[str], env: dict, cwd: Path, columns: int = 80, timeout: float = 300) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal of `columns` columns as its stdin, stdout and stderr; returns
+    (exit code, everything it wrote, as written: carriage returns and escape sequences kept)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, close_fds=True)
+    os.close(slave)
+    chunks, deadline = [], time.time() + timeout
+    try:
+        while time.time() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every writer has closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+        code = process.wait(timeout=max(1.0, deadline - time.time()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+def screen_lines(output: str) -> list[str]:
+    """Every line the terminal showed, each redraw of an in-place line as a line of its own."""
+    return [ANSI.sub("", piece) for piece in re.split(r"[\r\n]", output) if ANSI.sub("", piece).strip()]
+
+
+DISPLAY = re.compile(r"\[[#.]{10,30}\] \d+/6 trials(  .*)?")
+OWN_LINES = (
+    DISPLAY,
+    re.compile(r"Emulating 2 job\(s\), 2 at a time, 1 CPU\(s\) each, in"),
+    re.compile(r"  /\S+/projects/p/runs/emulate-[\d-]+"),  # the task's folder
+    re.compile(r"job [12]/2: finished \(exit 0, [\d.]+ s\) in job_[12]"),
+    re.compile(r"Emulated 2 job\(s\): 2 finished\. Job folders in"),
+    re.compile(r"Their trials are in `hpogrid report p`, marked 'emulated'\."),
+    re.compile(r'Best config: \{"x": [\d.e-]+\}  loss = [\d.e-]+'),
+)
+
+
+def test_jobs_run_at_once_under_one_display_and_the_report_shows_them(tmp_path, base):
+    make_project(tmp_path, "p", SLOW, "f", {"num_trials": 6, "max_concurrent": 1}, space=SPACE)
+    env = dict(os.environ, HPOGRID_BASE_PATH=str(base), PYTHONPATH=str(ROOT), HPOGRID_NUM_CPUS="2", TERM="xterm")
+    env.pop("COLUMNS", None)
+    code, output = run_in_terminal([PYTHON, "-m", "hpogrid", "run", "p", "--n_jobs", "2", "--emulate"], env, tmp_path)
+    assert code == 0, output
+    lines = screen_lines(output)
+    assert max(len(line) for line in lines if not line.startswith("  /")) <= 80, output  # a path is never cut
+    # hpogrid's own lines only: no job's display, no Ray text
+    assert [line for line in lines if not any(p.fullmatch(line) for p in OWN_LINES)] == [], output
+    shown = [line for line in lines if DISPLAY.fullmatch(line)]
+    assert len(shown) > 3 and "\r" in output  # redrawn in place
+    assert re.fullmatch(r"\[#+\] 6/6 trials  jobs 2 ended  best loss [\d.e-]+  \d+:\d\d", shown[-1])
+    assert any("jobs 2 running" in line for line in shown)
+    # the jobs ran at the same time: each job's run (from its PanDA job metadata) overlaps the other's
+    (folder,) = (ProjectStore().load("p").path / "runs").glob("emulate-*")
+    meta = [json.loads((folder / f"job_{seq}" / "userJobMetadata.json").read_text()) for seq in (1, 2)]
+    starts = [dt.datetime.fromisoformat(m["start"]) for m in meta]
+    ends = [dt.datetime.fromisoformat(m["end"]) for m in meta]
+    assert max(starts) < min(ends), meta
+    assert [m["counts"]["terminated"] for m in meta] == [3, 3]
+    # report: the task's six trials, marked as emulated, each with its job
+    trials = collect_project(ProjectStore().load("p"), GridQuery())
+    assert len(trials.records) == 6
+    assert {r.source["kind"] for r in trials.records} == {"emulated"}
+    assert sorted(r.source["job"] for r in trials.records) == [1, 1, 1, 2, 2, 2]
+    assert {r.source["run"] for r in trials.records} == {folder.name}
+    report = run_cli("report", "p", "--extra", "kind")
+    assert report.exit_code == 0, report.output
+    rows = [line for line in report.stdout.splitlines() if "terminated" in line]
+    stamp = folder.name.removeprefix("emulate-")
+    assert len(rows) == 6 and all(f"emulated {stamp} job " in row and row.endswith("emulated") for row in rows)
+    assert run_cli("report", "p", "--source", "grid").stdout.strip() == "No trials found."
+
+
+def test_ctrl_c_preempts_the_running_jobs_which_keep_their_trials(tmp_path, base):
+    """Ctrl-C: every running job is preempted as the pilot does it (SIGTERM), writes its metadata
+    'preempted' with the trials it finished, and hpogrid ends with 130."""
+    import signal
+
+    make_project(tmp_path, "p", SLOW.replace("sleep(1)", "sleep(2)"), "f", {"num_trials": 40, "max_concurrent": 1},
+                 space=SPACE)  # fmt: skip
+    env = dict(os.environ, HPOGRID_BASE_PATH=str(base), PYTHONPATH=str(ROOT), HPOGRID_NUM_CPUS="2")
+    process = subprocess.Popen(
+        [PYTHON, "-m", "hpogrid", "run", "p", "--n_jobs", "2", "--emulate"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    runs = base / "projects" / "p" / "runs"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # until each job has finished a trial
+        journals = list(runs.glob("emulate-*/job_*/projects/p/runs/*/trials.jsonl"))
+        if len(journals) == 2 and all(j.read_text().count("\n") >= 1 for j in journals):
+            break
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 130, err
+    assert "Interrupted: preempting the running jobs" in err and "Traceback" not in err
+    (folder,) = runs.glob("emulate-*")
+    for seq in (1, 2):
+        meta = json.loads((folder / f"job_{seq}" / "userJobMetadata.json").read_text())
+        assert meta["job_status"] == "preempted" and 1 <= len(meta["trials"]) < 20, meta
+    assert len(collect_project(ProjectStore().load("p"), GridQuery()).records) >= 2
+
+
+def test_the_display_fits_its_width_and_drops_the_least_useful_parts_first():
+    clock = [0.0]
+    display = TaskProgress(Path("/nonexistent"), 3, 100, "val_accuracy", "max", io.StringIO(), now=lambda: clock[0])
+    display.running, display.best, clock[0] = {1, 2}, 0.987654321, 4000
+    display.counts = {"terminated": 40, "early_stopped": 7, "error": 3}
+    half = "[" + "#" * 15 + "." * 15 + "] "
+    assert display.line(200) == half + (
+        "50/100 trials  jobs 2 running 1 waiting  3 failed, 7 stopped early  best val_accuracy 0.9877  "
+        "1:06:40 ~1:06:40 left"
+    )
+    assert display.line(120).endswith("] 50/100 trials  3 failed, 7 stopped early  best val_accuracy 0.9877  "
+                                      "1:06:40 ~1:06:40 left")  # fmt: skip
+    assert display.line(80) == "[########.......] 50/100 trials  best val_accuracy 0.9877  1:06:40 ~1:06:40 left"
+    assert display.line(60).endswith("] 50/100 trials  1:06:40 ~1:06:40 left")
+    assert display.line(40).endswith("] 50/100 trials")
+    for width in range(14, 201):
+        line = display.line(width)
+        assert len(line) <= width and "50/100 trials" in line, (width, line)
+
+
+def test_without_a_terminal_the_display_prints_a_plain_line_every_interval():
+    stream, clock = io.StringIO(), [0.0]
+    display = TaskProgress(Path("/nonexistent"), 2, 4, "loss", "min", stream, interval=10, now=lambda: clock[0])
+    for moment in (0, 1, 5, 9.9, 10, 15, 20.5):
+        clock[0] = moment
+        display.draw()
+    display.event("job 1/2: finished")
+    display.close()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
+    assert [line.rsplit("  ", 1)[-1] for line in lines if "trials" in line] == ["0:00", "0:10", "0:20", "0:20"]
+    assert "job 1/2: finished" in lines
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "cpus", "per_trial", "expected"),
+    [(2, 2, 1, (2, 1)), (5, 2, 1, (2, 1)), (1, 8, 1, (1, 8)), (3, 8, 2, (3, 2)), (4, 2, 4, (1, 4)), (2, 7, 1, (2, 3))],
+)
+def test_as_many_jobs_at_once_as_the_cpus_allow(n_jobs, cpus, per_trial, expected):
+    assert emulation_slots(n_jobs, cpus, per_trial) == expected
