@@ -7,4 +7,13 @@ unset HPOGRID_BASE_PATH  # tests make their own
 # shellcheck disable=SC1091
 source setupenv.sh all,ax,dev
 ruff check hpogrid tests bench example
+# the MLflow tracking-server test needs the full 'mlflow' package, which cannot share .venv (it pins an older
+# pyarrow and python-dateutil than Ray's): its own environment, at the MLflow version hpogrid installs
+mlflow_version="$(python -c 'from importlib.metadata import version; print(version("mlflow-skinny"))')"
+server_venv=.venv-mlflow-server
+if ! "$server_venv/bin/python" -c "import mlflow.server, sys; sys.exit(mlflow.__version__ != '$mlflow_version')" 2>/dev/null; then
+    rm -rf "$server_venv"
+    python -m venv "$server_venv"
+    "$server_venv/bin/pip" install -q "mlflow==$mlflow_version"
+fi
 python -m pytest "$@"

@@ -71,8 +71,12 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def subprocess_env(base: Path) -> dict[str, str]:
+    """The environment of a real `python -m hpogrid` under test: the base path given, and the hpogrid these
+    tests import (a worktree's, not whichever is installed) first on the path; no other PYTHONPATH."""
+    import hpogrid
+
     env = dict(os.environ, HPOGRID_BASE_PATH=str(base))
-    env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = str(Path(hpogrid.__file__).resolve().parents[1])
     return env
 
 

@@ -439,7 +439,8 @@ def _strict_files(folder: Path) -> list[Path]:
     """Every JSON file hpogrid wrote under folder (Ray's own experiment state aside), checked strict."""
     checked = []
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and "ray" not in path.relative_to(folder).parts[:1]:
+        json_file = path.suffix in (".json", ".jsonl")  # not ray.log, nor the trials' logs
+        if path.is_file() and json_file and "ray" not in path.relative_to(folder).parts[:1]:
             data = path.read_text()
             if path.suffix == ".jsonl":
                 for line in data.splitlines():

@@ -71,7 +71,7 @@ def screen_lines(output: str) -> list[str]:
     return [ANSI.sub("", piece) for piece in re.split(r"[\r\n]", output) if ANSI.sub("", piece).strip()]
 
 
-DISPLAY = re.compile(r"\[[#.]{10,30}\] \d+/6 trials(  .*)?")
+DISPLAY = re.compile(r"(\[[#-]{10,30}\] )?\d+/6( done)?( \| .*)?")  # local_run's progress line, jobs for trials
 OWN_LINES = (
     DISPLAY,
     re.compile(r"Emulating 2 job\(s\), 2 at a time, 1 CPU\(s\) each, in"),
@@ -95,8 +95,10 @@ def test_jobs_run_at_once_under_one_display_and_the_report_shows_them(tmp_path, 
     assert [line for line in lines if not any(p.fullmatch(line) for p in OWN_LINES)] == [], output
     shown = [line for line in lines if DISPLAY.fullmatch(line)]
     assert len(shown) > 3 and "\r" in output  # redrawn in place
-    assert re.fullmatch(r"\[#+\] 6/6 trials  jobs 2 ended  best loss [\d.e-]+  \d+:\d\d", shown[-1])
-    assert any("jobs 2 running" in line for line in shown)
+    assert re.match(r"(\[#+\] )?6/6( done)? \| jobs 0 run", shown[-1]) and re.search(
+        r"\| best( loss)? [\d.e-]+", shown[-1]
+    )
+    assert any("| jobs 2 run" in line for line in shown)
     # the jobs ran at the same time: each job's run (from its PanDA job metadata) overlaps the other's
     (folder,) = (ProjectStore().load("p").path / "runs").glob("emulate-*")
     meta = [json.loads((folder / f"job_{seq}" / "userJobMetadata.json").read_text()) for seq in (1, 2)]
@@ -153,19 +155,19 @@ def test_the_display_fits_its_width_and_drops_the_least_useful_parts_first():
     display = TaskProgress(Path("/nonexistent"), 3, 100, "val_accuracy", "max", io.StringIO(), now=lambda: clock[0])
     display.running, display.best, clock[0] = {1, 2}, 0.987654321, 4000
     display.counts = {"terminated": 40, "early_stopped": 7, "error": 3}
-    half = "[" + "#" * 15 + "." * 15 + "] "
-    assert display.line(200) == half + (
-        "50/100 trials  jobs 2 running 1 waiting  3 failed, 7 stopped early  best val_accuracy 0.9877  "
-        "1:06:40 ~1:06:40 left"
+    assert display.line(200) == "[" + "#" * 15 + "-" * 15 + "] " + (
+        "50/100 done | jobs 2 running 1 waiting | 7 stopped early | 3 failed | best val_accuracy 0.98765 | "
+        "1:06:40 elapsed | 1:06:40 left"
     )
-    assert display.line(120).endswith("] 50/100 trials  3 failed, 7 stopped early  best val_accuracy 0.9877  "
-                                      "1:06:40 ~1:06:40 left")  # fmt: skip
-    assert display.line(80) == "[########.......] 50/100 trials  best val_accuracy 0.9877  1:06:40 ~1:06:40 left"
-    assert display.line(60).endswith("] 50/100 trials  1:06:40 ~1:06:40 left")
-    assert display.line(40).endswith("] 50/100 trials")
+    assert display.line(120).endswith(
+        "] 50/100 | jobs 2 run | 7 early | 3 fail | best 0.98765 | 1:06:40 | 1:06:40 left"
+    )
+    assert display.line(80) == "50/100 | jobs 2 run | 7 early | 3 fail | best 0.98765 | 1:06:40 | 1:06:40 left"
+    assert display.line(60) == "50/100 | jobs 2 run | 3 fail | best 0.98765 | 1:06:40 left"
+    assert display.line(40) == "50/100 | 3 fail | best 0.98765"  # the most useful parts stay longest
     for width in range(14, 201):
         line = display.line(width)
-        assert len(line) <= width and "50/100 trials" in line, (width, line)
+        assert len(line) <= width and "50/100" in line, (width, line)
 
 
 def test_without_a_terminal_the_display_prints_a_plain_line_every_interval():
@@ -178,7 +180,14 @@ def test_without_a_terminal_the_display_prints_a_plain_line_every_interval():
     display.close()
     lines = stream.getvalue().splitlines()
     assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
-    assert [line.rsplit("  ", 1)[-1] for line in lines if "trials" in line] == ["0:00", "0:10", "0:20", "0:20"]
+    progress = [line for line in lines if line.startswith("0/4 done | ")]
+    assert [line.split(" | ")[-2] for line in progress] == [
+        "0:00 elapsed",
+        "0:10 elapsed",
+        "0:20 elapsed",
+        "0:20 elapsed",
+    ]
+    assert progress[0] == "0/4 done | jobs 2 waiting | 0 stopped early | 0 failed | best loss - | 0:00 elapsed | - left"
     assert "job 1/2: finished" in lines
 
 

@@ -11,12 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from hpogrid.report.collect import Trials
 from hpogrid.results import TrialRecord
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 from tests.test_local_run import make_project
 from tests.test_report import HPO, OBJECTIVE, SPACE
 
@@ -211,16 +212,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_python() -> str:
+    """A Python with the full 'mlflow' package (its server needs flask, graphene, ... that cannot share
+    hpogrid's environment): $HPOGRID_TEST_MLFLOW_SERVER, else the .venv-mlflow-server that run_tests.sh
+    makes, else this one if it has it. Under CI a missing server fails the test rather than skips it."""
+    import importlib.util
+
+    for python in (os.environ.get("HPOGRID_TEST_MLFLOW_SERVER"), str(REPO / ".venv-mlflow-server/bin/python")):
+        if python and Path(python).is_file():
+            return python
+    if importlib.util.find_spec("flask") is not None:
+        return sys.executable
+    reason = "no MLflow server to test against: run ./run_tests.sh (it makes .venv-mlflow-server)"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def tracking_server(tmp_path):
     """A real MLflow tracking server on 127.0.0.1 (sqlite behind it): its URI."""
-    pytest.importorskip(
-        "mlflow.server", reason="the MLflow tracking server needs the full 'mlflow' package (flask, graphene, ...)"
-    )
+    python = server_python()
     port = _free_port()
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        [python, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--default-artifact-root",
          str(tmp_path / "artifacts")],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

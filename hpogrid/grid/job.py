@@ -225,7 +225,9 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
                 with held({signal.SIGUSR1}):
                     started = start_ray(None, quiet=False)
                     preemption.install()  # again: Ray's start sets its own SIGTERM handler, which ends the job at once
-                options = RunOptions(search_points=points, quiet=True, source=source, on_start=preemption.install)
+                # the job's log (the pilot's payload.stdout) is all that comes back of it: the progress as
+                # plain lines, a line per failed trial and what the trials print, each after its trial id
+                options = RunOptions(search_points=points, verbose=True, source=source, on_start=preemption.install)
                 result = run(mine, options)  # on_start: Ray Tune takes SIGUSR1 for itself as the run starts
                 status = "finished" if result.summary["status"] == "finished" else "failed"
                 error = result.summary.get("error")  # e.g. the trials do not report the metric
@@ -242,6 +244,7 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
             if preemption.signal is not None:
                 status = "preempted"
             finish(status, error)  # before Ray's shutdown, which ends this process if the raylet died
+            _show_ray_log(mine)
             ray = sys.modules.get("ray")
             if ray is not None and (started or ray.is_initialized()):  # also a start that the signal cut short
                 ray.shutdown()
@@ -282,6 +285,28 @@ def _write_outputs(workdir: Path, project, source: dict, status: str, error: str
     if not (workdir / TRIALS_OUTPUT).is_file():
         write_atomic(workdir / TRIALS_OUTPUT, "")
     write_metadata(workdir, summary, source, status, error)
+
+
+RAY_LOG_SHOWN = 1 << 20  # bytes of the end of the run's ray.log copied into the job's log
+
+
+def _show_ray_log(project) -> None:
+    """What Ray said during the run (kept off the progress lines in the run's ray.log), at the end of the
+    job's log: the work directory, with ray.log in it, does not come back from the grid."""
+    from hpogrid.local.console import RAY_LOG
+
+    run_dir = _last_run_dir(project) if project is not None else None
+    log = run_dir / RAY_LOG if run_dir is not None else None
+    try:
+        if log is None or not log.stat().st_size:
+            return
+        with open(log, "rb") as handle:
+            handle.seek(max(0, log.stat().st_size - RAY_LOG_SHOWN))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return
+    sys.stderr.write(f"---- what Ray said ({RAY_LOG} of the run) ----\n{text.rstrip()}\n---- end of {RAY_LOG} ----\n")
+    sys.stderr.flush()
 
 
 def _last_run_dir(project) -> Path | None:

@@ -5,7 +5,7 @@ Each job writes its trial records to its own run journal in its work directory
 task as one: a bar of trials done out of the task's total, jobs running, waiting and ended, trials
 failed and stopped early, the best value so far, elapsed and remaining time. On a terminal it redraws one
 line in place, cut to the terminal's width; otherwise it prints a plain line every `interval` seconds.
-The jobs' own displays stay in their payload.stdout (a grid job runs its search quiet).
+The jobs' own progress lines and their trials' output stay in their payload.stdout, as on the grid.
 """
 
 from __future__ import annotations
@@ -22,17 +22,7 @@ from hpogrid.results import Journal
 
 PLAIN_INTERVAL = 10.0  # seconds between plain lines when the output is not a terminal
 REDRAW_INTERVAL = 0.5  # seconds between redraws on a terminal
-MIN_BAR, MAX_BAR = 10, 30  # characters of the bar
-
-
-def clock(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def short(value: float) -> str:
-    return f"{value:.4g}"
+PLAIN_WIDTH = 160  # a plain line (a log): every part in its long form, as local_run's
 
 
 class TaskProgress:
@@ -105,31 +95,23 @@ class TaskProgress:
         return value < than if self.mode == "min" else value > than
 
     # -- what it shows -----------------------------------------------------------------------------
-    def line(self, width: int) -> str:
-        """The display in at most `width` columns; parts that do not fit are left out, least useful first."""
-        done = sum(self.counts.values())
-        elapsed = self.now() - self.started
+    def line(self, width: int, bar: bool = True) -> str:
+        """The display in at most `width` columns, laid out as local_run's progress line (jobs in place of
+        trials running); parts that do not fit are left out, least useful first."""
+        from hpogrid.local.progress import Counts, line
+
         waiting = self.n_jobs - len(self.running) - len(self.ended)
-        states = ((len(self.running), "running"), (waiting, "waiting"), (len(self.ended), "ended"))
-        jobs = "jobs " + " ".join(f"{count} {state}" for count, state in states if count)
-        failed, stopped = self.counts["error"], self.counts["early_stopped"]
-        counts = ", ".join([f"{failed} failed"] * bool(failed) + [f"{stopped} stopped early"] * bool(stopped))
-        best = f"best {self.metric} {short(self.best)}" if self.best is not None else ""
-        left = f" ~{clock(elapsed / done * (self.total - done))} left" if 0 < done < self.total else ""
-        # (priority, text): the lowest priority goes first when the width is short
-        parts = [(5, f"{done}/{self.total} trials"), (1, jobs), (2, counts), (3, best), (4, clock(elapsed) + left)]
-        parts = [(rank, text) for rank, text in parts if text]
-        while parts:
-            text = "  ".join(t for _, t in parts)
-            room = width - len(text) - 3  # "[", "] "
-            if room >= MIN_BAR or len(parts) == 1:
-                bar = min(room, MAX_BAR)
-                if bar < MIN_BAR:
-                    return text[:width]
-                filled = round(bar * min(done, self.total) / max(self.total, 1))
-                return f"[{'#' * filled}{'.' * (bar - filled)}] {text}"
-            parts.remove(min(parts))
-        return ""
+        counts = Counts(
+            total=self.total,
+            done=sum(self.counts.values()),
+            stopped=self.counts["early_stopped"],
+            failed=self.counts["error"],
+            metric=self.metric,
+            best=self.best,
+            elapsed=self.now() - self.started,
+            jobs=(len(self.running), waiting, len(self.ended)),
+        )
+        return line(counts, width, bar)
 
     def draw(self, force: bool = False) -> None:
         moment = self.now()
@@ -143,7 +125,7 @@ class TaskProgress:
                 self.stream.write("\r" + self.line(width) + "\x1b[K")
                 self._drawn = True
             else:
-                self.stream.write(self.line(80) + "\n")
+                self.stream.write(self.line(PLAIN_WIDTH, bar=False) + "\n")
             self.stream.flush()
 
     def event(self, text: str) -> None:
@@ -159,6 +141,9 @@ class TaskProgress:
         """The final state, as a line that stays."""
         self.poll()
         with self.lock:
-            width = max(20, shutil.get_terminal_size((80, 24)).columns - 1) if self.tty else 80
-            self.stream.write(("\r" if self.tty else "") + self.line(width) + ("\x1b[K\n" if self.tty else "\n"))
+            if self.tty:
+                width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
+                self.stream.write("\r" + self.line(width) + "\x1b[K\n")
+            else:
+                self.stream.write(self.line(PLAIN_WIDTH, bar=False) + "\n")
             self.stream.flush()

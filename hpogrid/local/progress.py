@@ -18,6 +18,14 @@ class Counts:
     metric: str = "loss"
     best: float | None = None
     elapsed: float = 0.0
+    jobs: tuple[int, int, int] | None = None  # a task's jobs (running, waiting, ended), shown instead of trials running
+
+    def jobs_text(self, short: bool) -> str:
+        running, waiting, ended = self.jobs or (0, 0, 0)
+        if short:
+            return f"jobs {running} run"
+        states = ((running, "running"), (waiting, "waiting"), (ended, "ended"))
+        return "jobs " + " ".join(f"{count} {state}" for count, state in states if count)
 
     @property
     def left(self) -> float | None:
@@ -43,10 +51,13 @@ def clock(seconds: float | None) -> str:
 # (priority, long form, short form) in the order shown; the lowest priority goes first when even the
 # short forms do not fit
 def _fields(c: Counts) -> list[tuple[int, str, str]]:
+    if c.jobs is None:
+        active = [(6, f"{c.running} running", f"{c.running} run"), (2, f"{c.pending} starting", f"{c.pending} start")]
+    else:
+        active = [(6, c.jobs_text(short=False), c.jobs_text(short=True))]
     return [
         (9, f"{c.done}/{c.total} done", f"{c.done}/{c.total}"),
-        (6, f"{c.running} running", f"{c.running} run"),
-        (2, f"{c.pending} starting", f"{c.pending} start"),
+        *active,
         (3, f"{c.stopped} stopped early", f"{c.stopped} early"),
         (7, f"{c.failed} failed", f"{c.failed} fail"),
         (8, f"best {c.metric} {number(c.best)}", f"best {number(c.best)}"),
