@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import select
 import subprocess
 import time
 from pathlib import Path
@@ -22,48 +21,18 @@ from hpogrid.report import collect_project
 from hpogrid.report.collect import GridQuery
 from tests.conftest import PYTHON, run_cli
 from tests.test_local_run import make_project
+from tests.test_terminal import under_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW = """
 import time
 def f(config, reporter):
+    print("trying x", config["x"], flush=True)
     time.sleep(1)
     reporter(loss=(config["x"] - 0.3) ** 2)
 """
 SPACE = {"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}}
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def run_in_terminal(args: list[str], env: dict, cwd: Path, columns: int = 80, timeout: float = 300) -> tuple[int, str]:
-    """Run a command with a pseudo-terminal of `columns` columns as its stdin, stdout and stderr; returns
-    (exit code, everything it wrote, as written: carriage returns and escape sequences kept)."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, close_fds=True)
-    os.close(slave)
-    chunks, deadline = [], time.time() + timeout
-    try:
-        while time.time() < deadline:
-            if select.select([master], [], [], 0.5)[0]:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: every writer has closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-        code = process.wait(timeout=max(1.0, deadline - time.time()))
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(master)
-    return code, b"".join(chunks).decode(errors="replace")
 
 
 def screen_lines(output: str) -> list[str]:
@@ -79,7 +48,9 @@ OWN_LINES = (
     re.compile(r"job [12]/2: finished \(exit 0, [\d.]+ s\) in job_[12]"),
     re.compile(r"Emulated 2 job\(s\): 2 finished\. Job folders in"),
     re.compile(r"Their trials are in `hpogrid report p`, marked 'emulated'\."),
-    re.compile(r'Best config: \{"x": [\d.e-]+\}  loss = [\d.e-]+'),
+    re.compile(r"Best loss: [\d.e-]+ \(job [12], trial \w+\)"),
+    re.compile(r"Best config \(JSON, a --search_points file holds a list of these\):"),
+    re.compile(r'\{"x": [\d.e-]+\}'),
 )
 
 
@@ -87,7 +58,7 @@ def test_jobs_run_at_once_under_one_display_and_the_report_shows_them(tmp_path, 
     make_project(tmp_path, "p", SLOW, "f", {"num_trials": 6, "max_concurrent": 1}, space=SPACE)
     env = dict(os.environ, HPOGRID_BASE_PATH=str(base), PYTHONPATH=str(ROOT), HPOGRID_NUM_CPUS="2", TERM="xterm")
     env.pop("COLUMNS", None)
-    code, output = run_in_terminal([PYTHON, "-m", "hpogrid", "run", "p", "--n_jobs", "2", "--emulate"], env, tmp_path)
+    code, output = under_terminal(["run", "p", "--n_jobs", "2", "--emulate"], env, tmp_path)
     assert code == 0, output
     lines = screen_lines(output)
     assert max(len(line) for line in lines if not line.startswith("  /")) <= 80, output  # a path is never cut
@@ -106,6 +77,19 @@ def test_jobs_run_at_once_under_one_display_and_the_report_shows_them(tmp_path, 
     ends = [dt.datetime.fromisoformat(m["end"]) for m in meta]
     assert max(starts) < min(ends), meta
     assert [m["counts"]["terminated"] for m in meta] == [3, 3]
+    # each job's log (the pilot's payload output) has what comes back of it from the grid: plain progress
+    # lines, what each trial printed after its id, and at the end Ray's log
+    for seq, job in zip((1, 2), meta, strict=True):
+        log = (folder / f"job_{seq}" / "payload.stdout").read_text()
+        assert "\r" not in log and "\x1b" not in log
+        assert re.search(
+            r"^3/3 done \| 0 running \| 0 starting \| 0 stopped early \| 0 failed \| best loss ", log, re.M
+        )
+        for trial in job["trials"]:
+            assert f"({trial['trial_id']}) trying x {trial['config']['x']}" in log, log
+        (ray_log,) = (folder / f"job_{seq}" / "projects" / "p" / "runs").glob("*/ray.log")
+        said = ray_log.read_text().rstrip()  # Ray's words during the run, if any: at the end of the job's log
+        assert log.count("---- what Ray said (ray.log of the run) ----\n") == bool(said) and said in log
     # report: the task's six trials, marked as emulated, each with its job
     trials = collect_project(ProjectStore().load("p"), GridQuery())
     assert len(trials.records) == 6
@@ -118,6 +102,30 @@ def test_jobs_run_at_once_under_one_display_and_the_report_shows_them(tmp_path, 
     stamp = folder.name.removeprefix("emulate-")
     assert len(rows) == 6 and all(f"emulated {stamp} job " in row and row.endswith("emulated") for row in rows)
     assert run_cli("report", "p", "--source", "grid").stdout.strip() == "No trials found."
+
+
+def test_a_job_log_tells_why_a_trial_failed(tmp_path, base):
+    """What a grid user has of a failed trial is the job's log: the failure line, the trial's output with
+    its traceback, and Ray's own report of it (the work directory does not come back)."""
+    failing = SLOW.replace("time.sleep(1)", 'if config["x"] > 0.5:\n        raise ValueError("x too large")')
+    make_project(tmp_path, "p", failing, "f", {"num_trials": 4, "max_concurrent": 1, "seed": 1}, space=SPACE)
+    env = dict(os.environ, HPOGRID_BASE_PATH=str(base), PYTHONPATH=str(ROOT), HPOGRID_NUM_CPUS="1")
+    done = subprocess.run(
+        [PYTHON, "-m", "hpogrid", "run", "p", "--n_jobs", "1", "--emulate"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    (folder,) = (base / "projects" / "p" / "runs").glob("emulate-*")
+    meta = json.loads((folder / "job_1" / "userJobMetadata.json").read_text())
+    failed = [t for t in meta["trials"] if t["status"] == "error"]
+    assert failed and all(t["config"]["x"] > 0.5 for t in failed), (done.stderr, meta)
+    log = (folder / "job_1" / "payload.stdout").read_text()
+    for trial in failed:
+        trial_id = trial["trial_id"]
+        assert re.search(rf"^Trial {trial_id} failed: ValueError: x too large  log: \S+/{trial_id}\.log$", log, re.M)
+        assert f"({trial_id}) trying x {trial['config']['x']}" in log
+    ray_part = log.split("---- what Ray said (ray.log of the run) ----\n")[1]
+    assert all(re.search(rf"Trial task failed for trial \w*{t['trial_id']}", ray_part) for t in failed), ray_part
+    assert 'raise ValueError("x too large")' in ray_part  # with the traceback
 
 
 def test_ctrl_c_preempts_the_running_jobs_which_keep_their_trials(tmp_path, base):

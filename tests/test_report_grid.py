@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.test_grid import grid_project, submitted_id
 from tests.test_local_run import make_project
-from tests.test_report import fetched, pcp_of
+from tests.test_report import fetched, figures_of, pcp_of
 
 pytestmark = pytest.mark.usefixtures("panda")
 METADATA = "job/get_metadata_for_analysis_jobs"
@@ -67,7 +67,9 @@ def test_a_grid_task_in_every_format_and_cached_once_finished(tmp_path, panda):
     from tests.browser import probe
 
     seen = probe(tmp_path / "r.html", tmp_path, sort_column="loss")
-    assert seen["errors"] == [] and seen["plotted"] == "4" and len(seen["sorted"]) == 6
+    figures = figures_of(tmp_path / "r.html")[0]
+    assert seen["errors"] == [] and seen["plotted"] == str(len(figures)) and len(seen["sorted"]) == 6
+    assert {"hg-history", "hg-scatter", "hg-contour", "hg-pcp", "hg-timeline", "hg-edf"} <= set(figures), set(figures)
 
     # MLflow: one parent run for the task, a child per trial tagged with its task, job and site
     mlflow = pytest.importorskip("mlflow")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hpogrid.cli.complete import project_names
-from hpogrid.cli.output import echo_json, say
+from hpogrid.cli.output import best_config_lines, echo_json, say
 from hpogrid.errors import HpogridError
 
 if TYPE_CHECKING:
@@ -144,7 +143,8 @@ def run(
         click.echo(f"Their trials are in `hpogrid report {loaded.name}`, marked 'emulated'.")
         best = _best(runs)
         if best:
-            click.echo(f"Best config: {json.dumps(best['config'])}  {best['metric']} = {best['value']:.6g}")
+            where = f"job {best['job']}, trial {best['trial_id']}"
+            click.echo("\n".join(best_config_lines(best["metric"], best["value"], where, best["config"])))
         failed = [r for r in runs if r.status != "finished"]
         if failed:
             why = ((failed[0].metadata or {}).get("job") or {}).get("error") or f"exit code {failed[0].exit_code}"
@@ -218,7 +218,7 @@ def _best(runs) -> dict | None:
     for run in runs:
         meta = run.metadata or {}
         if meta.get("best"):
-            tops.append({**meta["best"], "metric": meta["metric"], "mode": meta["mode"]})
+            tops.append({**meta["best"], "metric": meta["metric"], "mode": meta["mode"], "job": run.seq})
     if not tops:
         return None
     pick = min if tops[0]["mode"] == "min" else max

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import click
 
 from hpogrid.cli.complete import project_names
+from hpogrid.cli.output import best_config_lines
 
 TOP = 5  # rows of the final table
 
@@ -109,9 +109,9 @@ def _echo_best(project, records, summary: dict) -> None:
         click.echo(f"(not shown, too wide: {', '.join(left_out)}; all columns: hpogrid report {project.name})")
     best = summary["best"]
     if best:
-        click.echo(f"\nBest {metric}: {_short(best['value'])} (trial {best['trial_id']})")
-        # full precision (the exact point), so the JSON line may run past the width
-        click.echo(f"Best config (JSON, a --search_points file holds a list of these):\n{json.dumps(best['config'])}")
+        click.echo(
+            "\n" + "\n".join(best_config_lines(metric, best["value"], f"trial {best['trial_id']}", best["config"]))
+        )
 
 
 def _short(value):

@@ -100,3 +100,13 @@ def fitted_table(
     lines.append("  ".join("-" * widths[i] for i in shown))
     lines += ["  ".join(row[i].ljust(widths[i]) for i in shown).rstrip() for row in cells]
     return "\n".join(lines), left_out
+
+
+def best_config_lines(metric: str, value: float, where: str, config: dict) -> list[str]:
+    """The best trial's value and, on a line of its own, its config as JSON with every digit (the exact
+    point, so the line may run past the width): what `--search_points` takes, in a list."""
+    return [
+        f"Best {metric}: {value:.5g} ({where})",
+        "Best config (JSON, a --search_points file holds a list of these):",
+        json.dumps(config),
+    ]

@@ -201,13 +201,15 @@ def _is_project(store, name: str) -> bool:
 
 def describe(analysis: dict) -> str:
     """The analysis as text (what `--analyze` prints)."""
+    from hpogrid.cli.output import best_config_lines
     from hpogrid.cli.output import table as text_table
 
     lines = [f"{analysis['trials']} trials ({_counts(analysis['counts'])}; {_counts(analysis['sources'])})"]
     best = analysis["best"]
     if best:
-        lines.append(f"Best {analysis['metric']} ({analysis['mode']}): {best['value']:.6g}  [{best['source']}]")
-        lines.append(f"Best config: {best['config']}")
+        lines += best_config_lines(
+            f"{analysis['metric']} ({analysis['mode']})", best["value"], best["source"], best["config"]
+        )
     else:
         lines.append(f"No trial has a value of {analysis['metric']}.")
     if analysis["top"]:

@@ -29,6 +29,7 @@ from hpogrid.grid.sandbox import unpack
 
 METADATA_FILE = "userJobMetadata.json"
 STDOUT_FILE = "payload.stdout"
+JOB_SETS = ("HPOGRID_WORK_DIR", "HPOGRID_DATA_DIR", "HPOGRID_RUN_DIR")  # the job sets them for itself
 EXEC_SCRIPT = "__run_main_exec.sh"
 
 
@@ -125,8 +126,8 @@ def run_job(
         (workdir / name).write_text(text)
     # the container's python3 is this environment's (no container here)
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    job_env = {
-        **os.environ,
+    job_env = {  # a fresh job: none of the submitter's run, work or data folders
+        **{k: v for k, v in os.environ.items() if k not in JOB_SETS},
         "PATH": path,
         **(env or {}),
         "PandaID": str(panda_id),

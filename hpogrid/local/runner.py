@@ -248,19 +248,27 @@ def run(project: Project, options: RunOptions) -> RunResult:
         start = now_iso()
     env[RUN_DIR_VARIABLE] = str(run_dir)
     os.environ.update(RAY_ENV)
-    os.environ.update(env)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # for Ray's workers, started from this process; as they were after the run
     from hpogrid.local.console import run_console
 
-    with run_console(options.quiet, options.verbose) as (console, ray_output):
-        try:
-            return _run(project, options, space, trainable, reusable, run_dir, run_id, start, ray_output)
-        except HpogridError:
-            raise
-        except BaseException as exc:
-            said = ray_output.text() if not run_dir.is_dir() else ""
-            if said.strip() and not isinstance(exc, KeyboardInterrupt):  # Ray failed to start: its words
-                console.say(said.rstrip())
-            raise
+    try:
+        with run_console(options.quiet, options.verbose) as (console, ray_output):
+            try:
+                return _run(project, options, space, trainable, reusable, run_dir, run_id, start, ray_output)
+            except HpogridError:
+                raise
+            except BaseException as exc:
+                said = ray_output.text() if not run_dir.is_dir() else ""
+                if said.strip() and not isinstance(exc, KeyboardInterrupt):  # Ray failed to start: its words
+                    console.say(said.rstrip())
+                raise
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run(project, options, space, trainable, reusable, run_dir, run_id, start, ray_output) -> RunResult:
