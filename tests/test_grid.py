@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 
@@ -226,6 +227,34 @@ def test_a_job_killed_while_python_starts_writes_its_metadata(tmp_path, panda):
     assert job.status == "closed" and job.metadata["job_status"] == "preempted"
     assert job.metadata.get("trials", []) == [] and job.metadata["job"]["error"] is None
     assert not list(job.workdir.glob("projects/p/runs/*"))  # nothing was started
+
+
+PREEMPTED_SLOWLY = """
+import os, signal, sys, time
+from hpogrid.grid.job import EXIT_PREEMPTED, Preemption, exit_now
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the SIGINT Preemption raises for Ray Tune: not this sleep's end
+with Preemption(lambda final: None, grace=float(sys.argv[1]), farewell="job 1 of 1: exit 75") as preemption:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(float(sys.argv[2]))  # the job's own end (its outputs' fsync on a busy disk) takes this long
+exit_now(EXIT_PREEMPTED, "job 1 of 1: exit 75")
+"""
+
+
+@pytest.mark.parametrize(("grace", "own_end"), [(0.2, 2.0), (2.0, 0.2)])
+def test_a_preempted_job_says_its_last_line_once_whoever_ends_it(tmp_path, grace, own_end):
+    """The preemption deadline ends the job when the job's own end is slow (seen: a job whose outputs took
+    over 3 s to write on a busy machine ended without its last line); either way the line is there once."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-c", PREEMPTED_SLOWLY, str(grace), str(own_end)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 75 and done.stdout == "job 1 of 1: exit 75\n", (done.stdout, done.stderr)
 
 
 def test_kill_registers_and_a_lost_reply_is_no_error(panda):

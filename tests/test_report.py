@@ -104,7 +104,8 @@ def test_every_export_of_a_local_run(local_project, tmp_path):
     assert summary["best"]["trial_id"] == best.trial_id and summary["best"]["value"] == pytest.approx(best.value)
     assert summary["trials"] == 10 and summary["counts"] == {"terminated": 10}
     assert {i["parameter"] for i in summary["importance"]} == {"x", "c", "opt.lr"}
-    assert f"Best loss (min): {best.value:.6g}" in shown.stdout and "PARAMETER" in shown.stdout
+    assert f"Best loss (min): {best.value:.5g} (" in shown.stdout and "PARAMETER" in shown.stdout
+    assert json.loads(shown.stdout.split("Best config (JSON")[1].splitlines()[1]) == best.config  # --search_points
     assert "\nTop 5\nx " in shown.stdout and len(summary["top"]) == 5
     page = (tmp_path / "out" / "res.html").read_text()
     assert page.count("<tr>") == 11 and "Plotly" in page and len(page) > 1_000_000  # plotly.js is in the page

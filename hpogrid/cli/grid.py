@@ -239,12 +239,13 @@ def _best(runs) -> dict | None:
 @click.option("--n-jobs", "--n_jobs", "n_jobs", type=click.IntRange(min=1), required=True, help="Jobs of the task.")
 @click.option("--seed", type=click.IntRange(min=0), required=True, help="The task's base seed.")
 def job_run(project, seq, n_jobs, seed):
-    from hpogrid.grid.job import EXIT_PREEMPTED, JobIdentity, exit_now, run_job
+    from hpogrid.grid.job import EXIT_PREEMPTED, JobIdentity, exit_line, exit_now, run_job
 
-    code = run_job(project, JobIdentity.of(seq, n_jobs, seed), Path.cwd())
-    click.echo(f"job {seq} of {n_jobs}: exit {code}")
-    if code == EXIT_PREEMPTED:
-        exit_now(code)  # the outputs are written; the pilot does not wait for Ray's exit handlers
+    job = JobIdentity.of(seq, n_jobs, seed)
+    code = run_job(project, job, Path.cwd())
+    if code == EXIT_PREEMPTED:  # the outputs are written; the pilot does not wait for Ray's exit handlers
+        exit_now(code, exit_line(job, code))  # (or the preemption deadline, if first, prints the line and ends)
+    click.echo(exit_line(job, code))
     return code
 
 

@@ -79,9 +79,9 @@ class Preemption:
     end by itself within `grace` seconds, `write(True)` saves the rest and the job exits with
     EXIT_PREEMPTED."""
 
-    def __init__(self, write, grace: float = 3.0) -> None:
+    def __init__(self, write, grace: float = 3.0, farewell: str | None = None) -> None:
         self.signal: int | None = None
-        self.write, self.grace = write, grace
+        self.write, self.grace, self.farewell = write, grace, farewell  # farewell: the job's last line
         self.lock, self.interrupted = threading.Lock(), False
 
     def __enter__(self) -> Preemption:
@@ -128,7 +128,7 @@ class Preemption:
         self.write(False)
         time.sleep(self.grace)  # the run's own end, meanwhile, writes the final outputs
         self.write(True)
-        exit_now(EXIT_PREEMPTED)
+        exit_now(EXIT_PREEMPTED, self.farewell)
 
     def __exit__(self, *exc) -> bool:
         for signum, handler in self.previous.items():
@@ -152,9 +152,23 @@ def processes() -> list[tuple[int, str, int, int]]:
     return found
 
 
-def exit_now(code: int) -> None:
+_ending = threading.Lock()  # taken by the one thread that ends the job, never given back
+
+
+def exit_line(job: JobIdentity, code: int) -> str:
+    """The job's last line in its log."""
+    return f"job {job.seq} of {job.n_jobs}: exit {code}"
+
+
+def exit_now(code: int, line: str | None = None) -> None:
     """End the job at once, with every process it started (Ray's daemons and theirs): what ray.shutdown
-    does, without waiting on daemons the pilot's signal ended (Ray can wait a minute for them)."""
+    does, without waiting on daemons the pilot's signal ended (Ray can wait a minute for them). One
+    thread ends it (the main thread or the preemption deadline, whichever comes first), after printing
+    its line: the other waits here until the process is gone."""
+    _ending.acquire()
+    if line:
+        with contextlib.suppress(Exception):
+            print(line, flush=True)
     children: dict[int, list[int]] = {}
     for pid, _state, parent, _group in processes():
         children.setdefault(parent, []).append(pid)
@@ -211,7 +225,8 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
                     written.set()
 
     status, error, started = "failed", None, False
-    with Preemption(lambda final: finish("preempted", final=final)) as preemption:
+    farewell = exit_line(job, EXIT_PREEMPTED)
+    with Preemption(lambda final: finish("preempted", final=final), farewell=farewell) as preemption:
         try:
             if preemption.signal is None:  # else preempted while Python started: nothing to start
                 from hpogrid.local.runner import CPUS_VARIABLE, RAY_ENV, RunOptions, run, start_ray
