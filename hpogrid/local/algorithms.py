@@ -132,7 +132,8 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
         return SkOptSearch(t.space, random_state=seed, **common, **extra)
     if algorithm == "nevergrad":
         import nevergrad as ng
-        from ray.tune.search.nevergrad import NevergradSearch
+
+        from hpogrid.local.nevergrad_search import PicklableNevergradSearch
 
         name = nevergrad_optimizer(extra, any(d.method in UNBOUNDED for d in t.model.searched))
         extra.pop("optimizer", None)
@@ -140,7 +141,9 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
         if problem:
             raise HpogridError(f"hpo_config.algorithm_param.optimizer: {problem}")
         kwargs = {"budget": hpo["num_trials"], "num_workers": hpo["max_concurrent"], **extra.pop("optimizer_param", {})}
-        return NevergradSearch(optimizer=ng.optimizers.registry[name], optimizer_kwargs=kwargs, space=t.space, **common)
+        return PicklableNevergradSearch(
+            optimizer=ng.optimizers.registry[name], optimizer_kwargs=kwargs, space=t.space, **common
+        )
     if algorithm == "bayesian":
         from ray.tune.search.bayesopt import BayesOptSearch
 

@@ -300,6 +300,8 @@ def _run(project, options, space, trainable, reusable, run_dir, run_id, start, r
             _discard_if_empty(run_dir, made_runs)
         raise
     finally:
+        if "hpogrid.local.nevergrad_search" in sys.modules:  # its optimizer's thread would outlive the run
+            sys.modules["hpogrid.local.nevergrad_search"].close_all()
         if run_dir.is_dir():
             journal = Journal(run_dir)
             journal.sync()
