@@ -311,12 +311,14 @@ def _show_ray_log(project) -> None:
     from hpogrid.local.console import RAY_LOG
 
     run_dir = _last_run_dir(project) if project is not None else None
-    log = run_dir / RAY_LOG if run_dir is not None else None
+    if run_dir is None:
+        return
     try:
-        if log is None or not log.stat().st_size:
-            return
-        with open(log, "rb") as handle:
-            handle.seek(max(0, log.stat().st_size - RAY_LOG_SHOWN))
+        with open(run_dir / RAY_LOG, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if not size:
+                return
+            handle.seek(max(0, size - RAY_LOG_SHOWN))
             text = handle.read().decode(errors="replace")
     except OSError:
         return

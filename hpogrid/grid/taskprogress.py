@@ -119,14 +119,7 @@ class TaskProgress:
             return
         self._last_draw = moment
         self.poll()
-        with self.lock:
-            if self.tty:
-                width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
-                self.stream.write("\r" + self.line(width) + "\x1b[K")
-                self._drawn = True
-            else:
-                self.stream.write(self.line(PLAIN_WIDTH, bar=False) + "\n")
-            self.stream.flush()
+        self._write(final=False)
 
     def event(self, text: str) -> None:
         """A line of its own above the display (a job ended, ...)."""
@@ -140,10 +133,15 @@ class TaskProgress:
     def close(self) -> None:
         """The final state, as a line that stays."""
         self.poll()
+        self._write(final=True)
+
+    def _write(self, final: bool) -> None:
+        """The display: redrawn in place on a terminal (cut to its width; a final one stays), else a plain line."""
         with self.lock:
             if self.tty:
                 width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
-                self.stream.write("\r" + self.line(width) + "\x1b[K\n")
+                self.stream.write("\r" + self.line(width) + "\x1b[K" + "\n" * final)
+                self._drawn = not final
             else:
                 self.stream.write(self.line(PLAIN_WIDTH, bar=False) + "\n")
             self.stream.flush()
