@@ -279,7 +279,7 @@ def _run(project, options, space, trainable, reusable, run_dir, run_id, start, r
     import ray.tune  # noqa: F401 - the 2 s import, before Ray starts rather than inside the run
 
     started_ray = start_ray(options.address, options.quiet)
-    from hpogrid.local.algorithms import planned_trials
+    from hpogrid.local.algorithms import planned_trials, searcher_threads
 
     status, total = "interrupted", planned_trials(space, hpo)[1]
     made_runs = not run_dir.parent.exists()
@@ -292,7 +292,7 @@ def _run(project, options, space, trainable, reusable, run_dir, run_id, start, r
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
         _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records())
         _quiet_ray_result_loading()
-        with hpogrid_controller(options.on_start, rules):
+        with hpogrid_controller(options.on_start, rules), searcher_threads(hpo["algorithm"]):
             tuner.fit()
         status = "failed" if rules.failure else "finished"
     except BaseException:
