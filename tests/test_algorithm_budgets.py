@@ -196,3 +196,31 @@ def test_a_model_based_search_runs_its_numeric_libraries_on_one_thread():
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_restored_nevergrad_search_that_asks_other_points_keeps_the_earlier_results(tmp_path, caplog):
+    """Should the optimizer as made ask other points than it did (a library that is not reproducible),
+    the restore says so in the log and gives it the earlier points and results as told, and the search
+    goes on."""
+    import numpy as np
+
+    from hpogrid.local.nevergrad_search import close_all
+
+    searcher = _nevergrad_searcher(max_concurrent=2)
+    for number in range(8):
+        config = searcher.suggest(f"t{number}")
+        searcher.on_trial_complete(f"t{number}", {"loss": _bowl(config)})
+    kind, trial_id, point = searcher._events[0]
+    searcher._events[0] = (kind, trial_id, np.asarray(point) + 0.5)  # as if the first ask had been elsewhere
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    restored = _nevergrad_searcher(max_concurrent=2)
+    try:
+        with caplog.at_level("WARNING", logger="hpogrid.local.nevergrad_search"):
+            restored.restore(str(tmp_path / "searcher.pkl"))
+        assert "asks other points" in caplog.text
+        assert restored._nevergrad_opt.num_tell == 8
+        config = restored.suggest("t8")
+        restored.on_trial_complete("t8", {"loss": _bowl(config)})
+        assert -5 <= config["x"] <= 5 and -5 <= config["y"] <= 5
+    finally:
+        close_all()

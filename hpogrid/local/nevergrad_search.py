@@ -115,9 +115,9 @@ class PicklableNevergradSearch(NevergradSearch):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as handle:
             state = pickle.load(handle)
-        live = state.pop("_live_trials")
+        live = state.pop("_live_trials", None)  # None: Ray's own form (the live optimizer, pickled)
         self.__dict__.update(state)
-        if self._made_optimizer is None:
+        if live is None or self._made_optimizer is None:
             return
         self.close()  # the optimizer being replaced (normally never asked: no thread)
         self._nevergrad_opt, asked = _replay(pickle.loads(self._made_optimizer), self._events)
