@@ -370,12 +370,17 @@ def time_limit(seconds: int) -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
-    "where,kinds,max_concurrent",
-    # a Trainable with reset_config has its actors reused: with max_concurrent 1, every trial after the
-    # first starts by a reset of the same actor
-    [("setup", ["hang", "slow", "ok"], 2), ("reset_config", ["ok1", "hang", "slow", "ok2"], 1)],
+    "where,kinds,max_concurrent,shown",
+    # a Trainable's actors are reused: with max_concurrent 1, every trial after the first starts by a reset
+    # of the same actor: its own reset_config(), or hpogrid's reset, which runs its setup() again
+    [
+        ("setup", ["hang", "slow", "ok"], 2, "setup"),
+        ("reset_config", ["ok1", "hang", "slow", "ok2"], 1, "reset_config"),
+        ("setup", ["ok1", "hang", "ok2"], 1, "reset_config"),
+    ],
+    ids=["setup", "reset_config", "setup-in-a-reused-actor"],
 )
-def test_a_trial_whose_start_never_returns_is_ended(ray_session, tmp_path, where, kinds, max_concurrent):
+def test_a_trial_whose_start_never_returns_is_ended(ray_session, tmp_path, where, kinds, max_concurrent, shown):
     """A trial stuck in its setup() or reset_config() is ended, with its actor, after trial_timeout plus
     the start-up allowance (30 s here), from when its start began; one slower than trial_timeout alone is
     not, and the next trials run."""
@@ -391,7 +396,7 @@ def test_a_trial_whose_start_never_returns_is_ended(ray_session, tmp_path, where
     records = {r.config["kind"]: r for r in result.records}
     assert sorted(records) == sorted(kinds), "the run did not go on with every trial"
     assert records["hang"].status == "error" and records["hang"].value is None, records["hang"]
-    assert f"trial exceeded trial_timeout of 3 s (in {where})" in records["hang"].error
+    assert f"trial exceeded trial_timeout of 3 s (in {shown})" in records["hang"].error
     for kind in set(kinds) - {"hang"}:
         assert records[kind].status == "terminated" and records[kind].value == 1.0, records[kind]
     assert result.summary["status"] == "finished"
