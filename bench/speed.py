@@ -115,7 +115,8 @@ def hpogrid(env: dict[str, str], *args: str) -> None:
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, dict]:
     """Wall time of a process and the JSON of its last line."""
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # in a neutral folder: `python -m` puts the working folder first on sys.path
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{command[:4]} failed:\n{done.stderr[-3000:]}")
