@@ -289,7 +289,8 @@ def adapt_class(cls: type, env: dict[str, str]) -> type:
     """A subclass of the user's class that sets the environment, sends the trial's output to its log,
     maps the old underscore API onto the current one and lets Ray reuse the actor for a next trial:
     its reset_config() calls the user's, if any and it returns True; else it ends the last trial
-    (cleanup), drops the attributes the user's setup made and runs setup with the new config."""
+    (cleanup), drops the attributes the user's setup made and runs setup with the new config. It never
+    returns False: Ray 2.60 fails the trial of a reset that does, and its run then waits forever."""
     cached = _ADAPTED.get(cls)
     if cached is not None:
         return cached
