@@ -325,9 +325,10 @@ def test_a_trial_past_its_timeout_is_ended(ray_session, tmp_path, source, model,
     trials_ended(result.run_dir)
 
 
-def hanging_start(where: str) -> str:
+def hanging_start(where: str, reuse: bool = True) -> str:
     """A Trainable whose setup() (run as Ray makes the trial's actor: the trial is not RUNNING yet) or
-    reset_config() (a reused actor's setup for its next trial) sleeps forever for kind 'hang', 6 s for 'slow'."""
+    reset_config() (a reused actor's setup for its next trial) sleeps forever for kind 'hang', 6 s for 'slow'.
+    reuse False: the class opts out of actor reuse."""
     reset = """
     def reset_config(self, new_config):
         time.sleep(HANG.get(new_config["kind"], 0))
@@ -342,6 +343,8 @@ from ray import tune
 HANG = {{"hang": 10**6, "slow": 6}}
 
 class Train(tune.Trainable):
+    hpogrid_reuse_actor = {reuse}
+
     def setup(self, config):
         note_pid()
         time.sleep(HANG.get(config["kind"], 0) if {where == "setup"} else 0)
@@ -370,19 +373,25 @@ def time_limit(seconds: int) -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
-    "where,kinds,max_concurrent",
-    # a Trainable with reset_config has its actors reused: with max_concurrent 1, every trial after the
-    # first starts by a reset of the same actor
-    [("setup", ["hang", "slow", "ok"], 2), ("reset_config", ["ok1", "hang", "slow", "ok2"], 1)],
+    "where,kinds,max_concurrent,reuse,shown",
+    # a Trainable's actors are reused: with max_concurrent 1, every trial after the first starts by a reset
+    # of the same actor: its own reset_config(), or hpogrid's reset, which runs its setup() again. (With
+    # reuse, Ray also moves a trial whose new actor is still starting to an actor that became free.)
+    [
+        ("setup", ["hang", "slow", "ok"], 2, False, "setup"),
+        ("reset_config", ["ok1", "hang", "slow", "ok2"], 1, True, "reset_config"),
+        ("setup", ["ok1", "hang", "ok2"], 1, True, "reset_config"),
+    ],
+    ids=["setup", "reset_config", "setup-in-a-reused-actor"],
 )
-def test_a_trial_whose_start_never_returns_is_ended(ray_session, tmp_path, where, kinds, max_concurrent):
+def test_a_trial_whose_start_never_returns_is_ended(ray_session, tmp_path, where, kinds, max_concurrent, reuse, shown):
     """A trial stuck in its setup() or reset_config() is ended, with its actor, after trial_timeout plus
     the start-up allowance (30 s here), from when its start began; one slower than trial_timeout alone is
     not, and the next trials run."""
     space = {"kind": {"method": "categorical", "dimension": {"categories": kinds, "grid_search": 1}}}
     hpo = {"algorithm": "grid", "num_trials": len(kinds), "max_concurrent": max_concurrent, "trial_timeout": 3}
     hpo["stop"] = {"training_iteration": 2}
-    project = make_project(tmp_path, f"hang_{where}", hanging_start(where), "Train", hpo, space=space)
+    project = make_project(tmp_path, f"hang_{where}", hanging_start(where, reuse), "Train", hpo, space=space)
     limit = 3 + 30  # trial_timeout + max(30 s, trial_timeout)
     began = time.time()
     with time_limit(150):
@@ -391,7 +400,7 @@ def test_a_trial_whose_start_never_returns_is_ended(ray_session, tmp_path, where
     records = {r.config["kind"]: r for r in result.records}
     assert sorted(records) == sorted(kinds), "the run did not go on with every trial"
     assert records["hang"].status == "error" and records["hang"].value is None, records["hang"]
-    assert f"trial exceeded trial_timeout of 3 s (in {where})" in records["hang"].error
+    assert f"trial exceeded trial_timeout of 3 s (in {shown})" in records["hang"].error
     for kind in set(kinds) - {"hang"}:
         assert records[kind].status == "terminated" and records[kind].value == 1.0, records[kind]
     assert result.summary["status"] == "finished"

@@ -198,8 +198,9 @@ def hpogrid_controller(on_start: Callable[[], None] | None = None, rules: TrialR
             }
 
         def _hpogrid_resetting(self) -> dict[Hashable, Trial]:
-            """The trials starting on a reused actor whose reset (a Trainable's reset_config()) has not
-            returned, by (trial id, failures so far)."""
+            """The trials starting on a reused actor whose reset (the Trainable's reset_config(), which
+            for a user's class is its own or its cleanup() and setup()) has not returned, by (trial id,
+            failures so far)."""
             pending = [t for t in self._resetting_trials if t.status == Trial.PENDING]
             return {(t.trial_id, t.run_metadata.num_failures): t for t in pending}
 

@@ -381,7 +381,8 @@ def _tuner(
         failure_config=tune.FailureConfig(max_failures=options.retries),
         # keep every checkpoint: num_to_keep forces an experiment snapshot per kept checkpoint (slow)
         # and loses PBT's checkpoints; trials checkpoint only when a scheduler pauses or copies them
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+        # (not at their end, Ray's default for a class: a save per trial, and failing without save_checkpoint)
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None, checkpoint_at_end=False),
     )
     return tune.Tuner(wrapped, param_space=param_space, tune_config=tune_config, run_config=run_config)
 

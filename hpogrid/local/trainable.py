@@ -15,11 +15,14 @@ the same folder unless set).
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import hashlib
 import importlib.util
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -34,6 +37,8 @@ RUN_DIR_VARIABLE = "HPOGRID_RUN_DIR"
 FINISHED_DIR = ".finished"  # in the run dir: a file per trial that ended on its own
 TRIAL_LOGS = "trials"  # in the run dir: <trial id>.log, what each trial printed (stdout and stderr)
 OLD_CHECKPOINT_FILE = "hpogrid_checkpoint_path.json"
+REUSE_ATTRIBUTE = "hpogrid_reuse_actor"  # a Trainable class attribute: False gives each trial a new process
+TRIAL_ATTRIBUTES = ("_trial_info", "config", "_storage", "_logdir")  # what Ray's Trainable.reset() replaces
 
 
 @dataclass(frozen=True)
@@ -138,15 +143,18 @@ def reporter(**metrics: Any) -> None:
     report(metrics)
 
 
-def mark_finished() -> None:
-    """Note that this trial ended on its own (not stopped by the scheduler)."""
-    from ray import tune
-
+def mark_finished(trial_id: str | None = None) -> None:
+    """Note that the trial (a Trainable's self.trial_id; default: the running function's) ended on its
+    own, not stopped by the scheduler."""
     run_dir = os.environ.get(RUN_DIR_VARIABLE)
     if run_dir:
+        if trial_id is None:
+            from ray import tune
+
+            trial_id = tune.get_context().get_trial_id()
         folder = Path(run_dir) / FINISHED_DIR
         folder.mkdir(exist_ok=True)
-        (folder / tune.get_context().get_trial_id()).touch()
+        (folder / trial_id).touch()
 
 
 def finished_on_its_own(run_dir: Path, trial_id: str) -> bool:
@@ -158,16 +166,20 @@ def trial_log(run_dir: Path, trial_id: str) -> Path:
 
 
 @contextlib.contextmanager
-def output_to_trial_log() -> Iterator[None]:
-    """In a worker: this trial's stdout and stderr (Python's and C code's: file descriptors 1 and 2)
-    appended to its log in the run folder, while the block runs. Without a run folder: unchanged."""
+def output_to_trial_log(trial_id: str | None = None) -> Iterator[None]:
+    """In a worker: the trial's stdout and stderr (Python's and C code's: file descriptors 1 and 2)
+    appended to its log in the run folder, while the block runs. Without a run folder: unchanged.
+
+    trial_id: the trial's (a Trainable's self.trial_id); default: the running function's."""
     run_dir = os.environ.get(RUN_DIR_VARIABLE)
     if not run_dir:
         yield
         return
-    from ray import tune
+    if trial_id is None:
+        from ray import tune
 
-    log = trial_log(Path(run_dir), tune.get_context().get_trial_id())
+        trial_id = tune.get_context().get_trial_id()
+    log = trial_log(Path(run_dir), trial_id)
     try:
         log.parent.mkdir(exist_ok=True)
         handle = open(log, "ab")  # noqa: SIM115 - closed below
@@ -224,18 +236,22 @@ def model_kind(model: Any, script: str, name: str) -> str:
     raise HpogridError(f"model_config.model: '{name}' in {script} is neither a function nor a class")
 
 
+def reuses_actor(model: type) -> bool:
+    """Whether trials of a Trainable class may share a worker process: unless the class says
+    ``hpogrid_reuse_actor = False``."""
+    return bool(getattr(model, REUSE_ATTRIBUTE, True))
+
+
 def make_trainable(locator: ModelLocator, env: dict[str, str]) -> tuple[Any, bool]:
     """Load the model (in the driver, so errors show before Ray starts) and wrap it for Ray Tune.
 
     Returns the trainable and whether Ray may reuse its actors between trials: always for
-    functions, for a class only if it implements reset_config (Ray 2.60 hangs otherwise).
+    functions; for a class unless it opts out (reuses_actor): the wrapper resets it (adapt_class).
     """
     model = locator.load()
     kind = model_kind(model, locator.script, locator.name)
     if kind == "class":
-        from ray.tune import Trainable
-
-        return user_trainable(locator, env), model.reset_config is not Trainable.reset_config
+        return user_trainable(locator, env), reuses_actor(model)
     takes_reporter = required_positional(model) == 2
 
     def trial(config: dict) -> None:
@@ -269,32 +285,68 @@ def user_trainable(locator: ModelLocator, env: dict[str, str]) -> type:
 
 
 def adapt_class(cls: type, env: dict[str, str]) -> type:
-    """A subclass that sets the environment and maps the old underscore API onto the current one."""
+    """A subclass of the user's class that sets the environment, sends the trial's output to its log,
+    maps the old underscore API onto the current one and lets Ray reuse the actor for a next trial:
+    its reset_config() calls the user's, if any and it returns True; else it ends the last trial
+    (cleanup), drops the attributes the user's setup made and runs setup with the new config. It never
+    returns False: Ray 2.60 fails the trial of a reset that does, and its run then waits forever."""
     cached = _ADAPTED.get(cls)
     if cached is not None:
         return cached
     own = {name for klass in cls.__mro__ if klass.__module__ != "ray.tune.trainable.trainable" for name in vars(klass)}
+
+    def old(new_name: str, old_name: str) -> bool:
+        return old_name in own and new_name not in own
+
+    user_setup = (lambda self, config: self._setup(config)) if old("setup", "_setup") else cls.setup
+    user_step = (lambda self: self._train()) if old("step", "_train") else cls.step
+    user_cleanup = (lambda self: self._stop()) if old("cleanup", "_stop") else cls.cleanup
+    user_reset = cls.reset_config if "reset_config" in own else None
     namespace: dict[str, Any] = {}
 
     def setup(self, config):
         os.environ.update(env)
-        with output_to_trial_log():
-            if "_setup" in own and "setup" not in own:
-                return self._setup(config)
-            return cls.setup(self, config)
+        # the trial it runs: Ray's reset() replaces these before reset_config(), cleanup() needs them
+        self._hpogrid_trial = {name: getattr(self, name) for name in TRIAL_ATTRIBUTES}
+        if "_hpogrid_own_attributes" not in vars(self):  # the first setup: Ray's attributes, and ours
+            self._hpogrid_own_attributes = frozenset(vars(self)) | ray_attributes() | {"_hpogrid_own_attributes"}
+        with output_to_trial_log(self.trial_id):
+            return user_setup(self, config)
 
-    namespace["setup"] = setup
-    user_step = (lambda self: self._train()) if "_train" in own and "step" not in own else cls.step
+    def reset_config(self, new_config):
+        os.environ.update(env)
+        if user_reset is not None:
+            with output_to_trial_log(self.trial_id):
+                if user_reset(self, new_config):
+                    self._hpogrid_trial = {name: getattr(self, name) for name in TRIAL_ATTRIBUTES}
+                    return True
+        cleanup(self)
+        # what only they held is freed now (no gc.collect(): 0.1-0.5 s a trial in a process with Ray Tune)
+        for name in set(vars(self)) - self._hpogrid_own_attributes:
+            delattr(self, name)
+        setup(self, copy.deepcopy(new_config))
+        return True
 
     def step(self):
-        with output_to_trial_log():
+        with output_to_trial_log(self.trial_id):
             result = user_step(self)
         if isinstance(result, dict) and result.get("done"):
-            mark_finished()
+            mark_finished(self.trial_id)
         return result
 
-    namespace["step"] = step
-    if "_save" in own and "save_checkpoint" not in own:
+    def cleanup(self):
+        """The user's cleanup, as the trial that ran (after Ray's reset() too: its id, config, folders)."""
+        ended = vars(self).get("_hpogrid_trial", {})
+        current = {name: getattr(self, name) for name in ended}
+        vars(self).update(ended)
+        try:
+            with output_to_trial_log(self.trial_id):
+                user_cleanup(self)
+        finally:
+            vars(self).update(current)
+
+    namespace.update(setup=setup, reset_config=reset_config, step=step, cleanup=cleanup)
+    if old("save_checkpoint", "_save"):
 
         def save_checkpoint(self, checkpoint_dir):
             saved = self._save(checkpoint_dir)
@@ -306,7 +358,7 @@ def adapt_class(cls: type, env: dict[str, str]) -> type:
             return None
 
         namespace["save_checkpoint"] = save_checkpoint
-    if "_restore" in own and "load_checkpoint" not in own:
+    if old("load_checkpoint", "_restore"):
 
         def load_checkpoint(self, checkpoint):
             if isinstance(checkpoint, dict):
@@ -316,10 +368,16 @@ def adapt_class(cls: type, env: dict[str, str]) -> type:
             return self._restore(os.path.join(checkpoint, relative) if relative else checkpoint)
 
         namespace["load_checkpoint"] = load_checkpoint
-    if "_stop" in own and "cleanup" not in own:
-        namespace["cleanup"] = lambda self: self._stop()
     _ADAPTED[cls] = type(cls.__name__, (cls,), namespace)
     return _ADAPTED[cls]
 
 
 _ADAPTED: dict[type, type] = {}
+
+
+@functools.cache
+def ray_attributes() -> frozenset[str]:
+    """The attributes Ray's Trainable sets on an instance (some only after setup(), e.g. _monitor)."""
+    from ray.tune import Trainable
+
+    return frozenset(re.findall(r"\bself\.(\w+)\s*=[^=]", inspect.getsource(Trainable)))
