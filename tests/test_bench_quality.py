@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,10 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "quality.py"
 def quality():
     spec = importlib.util.spec_from_file_location("bench_quality", BENCH)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # for its dataclasses
     spec.loader.exec_module(module)
-    return module
+    yield module
+    sys.modules.pop(spec.name, None)
 
 
 def test_known_optima(quality):
