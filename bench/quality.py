@@ -34,7 +34,7 @@ Reported: epochs spent (all trials' epochs in the order they ran) until the best
 0.95, how many seeds reached it, the run's epochs in total, its best accuracy.
 
 Usage:  python bench/quality.py [--algorithms A,B] [--functions F,G] [--seeds 10] [--budgets 10,25,50,100]
-            [--processes 2] [--quick] [--full] [--markdown] [--cache FILE] [--mf-seeds 3]
+            [--processes 2] [--quick] [--full] [--markdown] [--cache FILE] [--mf-seeds 2]
             [--no-multifidelity | --multifidelity-only]
 """
 
@@ -787,11 +787,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budgets", default="10,25,50,100")
     parser.add_argument("--processes", type=int, default=2, choices=(1, 2))
-    parser.add_argument("--mf-seeds", type=int, default=3, help="seeds of the multi-fidelity part")
+    parser.add_argument("--mf-seeds", type=int, default=2, help="seeds of the multi-fidelity part")
     parser.add_argument("--no-multifidelity", action="store_true")
     parser.add_argument("--multifidelity-only", action="store_true")
     parser.add_argument("--cache", metavar="FILE", help="keep each finished search here (JSON lines); rerun resumes")
-    parser.add_argument("--quick", action="store_true", help="3 seeds, budgets 10,25, no ax; MF 2 seeds")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, budgets 10,25, no ax, no multi-fidelity")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--full", action="store_true", help="no CAPS/ONLY limits for bayesian, skopt, ax (hours)")
     args = parser.parse_args(argv)
@@ -800,8 +800,8 @@ def main(argv: list[str] | None = None) -> int:
     budgets = sorted(int(b) for b in args.budgets.split(","))
     seeds, mf_seeds = args.seeds, args.mf_seeds
     if args.quick:
-        seeds, budgets, mf_seeds = min(seeds, 3), [b for b in budgets if b <= 25] or [10], min(mf_seeds, 2)
-        algorithms = [a for a in algorithms if a != "ax"]
+        seeds, budgets = min(seeds, 3), [b for b in budgets if b <= 25] or [10]
+        algorithms, args.no_multifidelity = [a for a in algorithms if a != "ax"], True
     for name in algorithms:
         if name not in LIBRARY:
             parser.error(f"--algorithms: {name!r} is not one of {', '.join(LIBRARY)}")
