@@ -677,8 +677,9 @@ MF_RUNS = {  # name -> (algorithm, scheduler)
 }
 
 
-def multifidelity(seeds: int, trials: int = MF_TRIALS, max_t: int = MF_EPOCHS) -> list[dict]:
-    """Run each MF_RUNS entry per seed through hpogrid's local runner; epochs to the random target."""
+def multifidelity(seeds: int, trials: int = MF_TRIALS, max_t: int = MF_EPOCHS, more: int = 1) -> list[dict]:
+    """Run each MF_RUNS entry per seed through hpogrid's local runner; epochs to MF_TARGET. `more`: the
+    early-stopping schedulers get `more` times the trials (3: about random search's epochs)."""
     import shutil
     import tempfile
 
@@ -706,7 +707,7 @@ def multifidelity(seeds: int, trials: int = MF_TRIALS, max_t: int = MF_EPOCHS) -
                     "scheduler": scheduler,
                     "metric": "accuracy",
                     "mode": "max",
-                    "num_trials": trials,
+                    "num_trials": trials if scheduler == "fifo" else trials * more,
                     "max_concurrent": 2,
                     "seed": seed,
                     "stop": {"training_iteration": max_t},
@@ -790,6 +791,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mf-seeds", type=int, default=2, help="seeds of the multi-fidelity part")
     parser.add_argument("--no-multifidelity", action="store_true")
     parser.add_argument("--multifidelity-only", action="store_true")
+    parser.add_argument(
+        "--mf-more", type=int, default=1, help="trials of ASHA/HyperBand/BOHB: this many times random's"
+    )
     parser.add_argument("--cache", metavar="FILE", help="keep each finished search here (JSON lines); rerun resumes")
     parser.add_argument("--quick", action="store_true", help="3 seeds, budgets 10,25, no ax, no multi-fidelity")
     parser.add_argument("--markdown", action="store_true")
@@ -815,11 +819,12 @@ def main(argv: list[str] | None = None) -> int:
         single_fidelity(algorithms, functions, seeds, budgets, args)
     if not args.no_multifidelity:
         mf_start = time.time()
-        mf = multifidelity(mf_seeds)
+        mf = multifidelity(mf_seeds, more=args.mf_more)
         print()
         print(
             f"Multi-fidelity: epochs spent until the best accuracy reaches {MF_TARGET} (best possible 0.97), "
-            f"{MF_TRIALS} trials of at most {MF_EPOCHS} epochs, max_concurrent 2, {mf_seeds} seeds"
+            f"{MF_TRIALS} trials (x{args.mf_more} for the early-stopping schedulers) of at most {MF_EPOCHS} epochs, "
+            f"max_concurrent 2, {mf_seeds} seeds"
         )
         print(format_mf(mf, args.markdown))
         print(f"multi-fidelity part: {time.time() - mf_start:.0f} s")
