@@ -105,6 +105,12 @@ def _ask(space, history, algorithm, wanted, seed, algorithm_param, max_points) -
 
     from hpogrid.local.algorithms import build_search
 
+    if algorithm == "bayesian":
+        # Ray's BayesOptSearch answers None (wait) once its random start is used up and one of those points
+        # has no result yet, and the replay below cannot take a pending point back then: its own 10 random
+        # points here, as before local runs started with bayes_opt's 5 (a history with a pending point among
+        # the first 10 and more than 10 points still fails: issue 13's notes)
+        algorithm_param = {"random_search_steps": 10, **(algorithm_param or {})}
     hpo = {
         "algorithm": algorithm,
         "metric": "loss",
