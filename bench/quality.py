@@ -621,6 +621,11 @@ def format_table(rows: list[dict], markdown: bool) -> str:
         ]
         for r in rows
     ]
+    return render(head, body, markdown)
+
+
+def render(head: list[str], body: list[list[str]], markdown: bool) -> str:
+    """A table as markdown, or as aligned plain columns."""
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
@@ -757,11 +762,7 @@ def format_mf(rows: list[dict], markdown: bool) -> str:
         ]
         for r in rows
     ]
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
-    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
-    return "\n".join("  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)) for row in [head, *body])
+    return render(head, body, markdown)
 
 
 def single_fidelity(
