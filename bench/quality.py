@@ -33,9 +33,19 @@ full budgets (fifo), asynchyperband (ASHA), hyperband (random search) and bohb +
 Reported: epochs spent (all trials' epochs in the order they ran) until the best accuracy reaches
 0.95, how many seeds reached it, the run's epochs in total, its best accuracy.
 
+Warm start: does a search told the trials of an earlier one (build_search's `evaluated`, what
+`--warm_start` gives a run) do better than one started cold? For each model-based algorithm (hyperopt,
+optuna, skopt, nevergrad; bayesian and ax with --full), branin and rosenbrock5, and seeds s = 0..9:
+an earlier cold search of N trials (seed s), a warm search of N new trials (seed s+1000) told those N
+first, a cold search of N with that seed, and a cold search of 2N (seed s; the ideal continuation).
+Reported: the simple regret of cold N, of the warm search (the best of the earlier N and its N: what the
+user has), of its new N alone (below cold N: the searcher used the points), of cold 2N; the seeds where
+warm and its new N alone beat cold N. N = 25 (--warm-n). bohb is not in it: TuneBOHB learns only
+from HyperBandForBOHB's results (hyperband_info), which this single-fidelity driver has not.
+
 Usage:  python bench/quality.py [--algorithms A,B] [--functions F,G] [--seeds 10] [--budgets 10,25,50,100]
             [--processes 2] [--quick] [--full] [--markdown] [--cache FILE] [--mf-seeds 2]
-            [--no-multifidelity | --multifidelity-only]
+            [--no-multifidelity | --multifidelity-only] [--no-warm-start | --warm-start-only] [--warm-n 25]
 """
 
 from __future__ import annotations
@@ -47,7 +57,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,8 +221,17 @@ def problems() -> dict[str, Problem]:
 
 
 # -- hpogrid's side ---------------------------------------------------------------------------------
-def run_hpogrid(algorithm: str, problem: Problem, budget: int, seed: int) -> list[float]:
-    """Losses of `budget` trials of hpogrid's searcher for `algorithm`, in order."""
+def run_hpogrid(
+    algorithm: str,
+    problem: Problem,
+    budget: int,
+    seed: int,
+    evaluated: Sequence[Any] = (),
+    configs: list[dict] | None = None,
+) -> list[float]:
+    """Losses of `budget` trials of hpogrid's searcher for `algorithm`, in order. evaluated: earlier
+    points (hpogrid.warmstart.Evaluated) the searcher learns before its first suggestion (warm start);
+    configs: if given, each trial's (flat) config is appended to it."""
     from hpogrid.catalog import VARIANT_GENERATOR
     from hpogrid.configs.hpo import SCHEMA
     from hpogrid.local.algorithms import build_search
@@ -222,7 +241,7 @@ def run_hpogrid(algorithm: str, problem: Problem, budget: int, seed: int) -> lis
         {"algorithm": algorithm, "scheduler": "fifo", "num_trials": budget, "max_concurrent": 1, "seed": seed}
     )
     space = SearchSpace.parse(problem.space)
-    search, param_space, samples = build_search(space, hpo, {}, [], seed)
+    search, param_space, samples = build_search(space, hpo, {}, [], seed, evaluated)
     losses: list[float] = []
     if algorithm in VARIANT_GENERATOR:
         from ray.tune.search.sample import _BackwardsCompatibleNumpyRng
@@ -231,7 +250,12 @@ def run_hpogrid(algorithm: str, problem: Problem, budget: int, seed: int) -> lis
         rng = _BackwardsCompatibleNumpyRng(seed)  # what BasicVariantGenerator(random_state=seed) makes
         for _ in range(samples):
             for _, spec in generate_variants({"config": param_space}, random_state=rng):
-                losses.append(problem.loss(space.flatten(spec["config"])))
+                flat = space.flatten(spec["config"])
+                losses.append(problem.loss(flat))
+                if configs is not None:
+                    configs.append(flat)
+        if configs is not None:
+            del configs[budget:]
         return losses[:budget]
     from ray.tune.search import Searcher
 
@@ -247,9 +271,12 @@ def run_hpogrid(algorithm: str, problem: Problem, budget: int, seed: int) -> lis
             continue
         if config == Searcher.FINISHED:
             break
-        loss = problem.loss(space.flatten(config))
+        flat = space.flatten(config)
+        loss = problem.loss(flat)
         search.on_trial_complete(trial_id, {hpo["metric"]: loss, "training_iteration": 1})
         losses.append(loss)
+        if configs is not None:
+            configs.append(flat)
     close = getattr(search, "close", None)
     if callable(close):
         close()
@@ -463,14 +490,17 @@ def _quiet() -> None:
     logging.disable(logging.WARNING)
 
 
-def job(task: tuple[str, str, str, int, int]) -> tuple[tuple[str, str, str, int, int], list[float], float]:
-    """(side, algorithm, function, budget, seed) -> its losses and seconds."""
+def job(task: tuple[str, str, str, int, int]) -> tuple[tuple[str, str, str, int, int], Any, float]:
+    """(side, algorithm, function, budget, seed) -> its losses and seconds (side "warm": the warm-start
+    section's searches, warm_runs)."""
     _quiet()
     side, algorithm, function, budget, seed = task
     problem = problems()[function]
     start = time.perf_counter()
     if side == "hpogrid":
         losses = run_hpogrid(algorithm, problem, budget, seed)
+    elif side == "warm":
+        losses = warm_runs(algorithm, problem, budget, seed)
     else:
         losses = LIBRARY[algorithm](problem, budget, seed)
     return task, losses, time.perf_counter() - start
@@ -512,7 +542,7 @@ def tasks(algorithms: list[str], functions: list[str], seeds: int, budgets: list
     return sorted(out, key=lambda t: -cost.get(t[1], 0.1) * t[3] * (2 if t[2] in ("levy10", "digits") else 1))
 
 
-def run_all(task_list: list[tuple], processes: int, cache: Path | None = None) -> dict[tuple, list[float]]:
+def run_all(task_list: list[tuple], processes: int, cache: Path | None = None) -> dict[tuple, Any]:
     """Every task's losses; with `cache` (a JSON-lines file) finished searches are kept and reused."""
     results: dict[tuple, list[float]] = {}
     if cache is not None and cache.is_file():
@@ -631,6 +661,135 @@ def render(head: list[str], body: list[list[str]], markdown: bool) -> str:
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
     widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
     return "\n".join("  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)) for row in [head, *body])
+
+
+# -- warm start -------------------------------------------------------------------------------------
+WARM_ALGORITHMS = ("hyperopt", "optuna", "skopt", "nevergrad")
+WARM_SLOW = ("bayesian", "ax")  # with --full only
+WARM_FUNCTIONS = ("branin", "rosenbrock5")
+WARM_N = 25
+WARM_SEED = 1000  # the warm search's seed is the earlier search's + WARM_SEED
+
+
+def warm_runs(algorithm: str, problem: Problem, n: int, seed: int) -> dict[str, list[float]]:
+    """The warm-start section's searches for one seed, their losses in order:
+    earlier: a cold search of n trials (seed `seed`);
+    warm: n new trials of a search (seed `seed + WARM_SEED`) told the earlier n first (build_search's
+      evaluated, as `--warm_start` tells them);
+    cold: a cold search of n trials with the warm search's seed (the same searcher without the points);
+    double: a cold search of 2n trials (seed `seed`), the ideal continuation of the earlier n.
+    Earlier is double's first n trials (the same searcher and seed: anytime), except for an algorithm
+    that plans by its budget (BUDGET_DEPENDENT: its own run)."""
+    from hpogrid.space.model import SearchSpace
+    from hpogrid.warmstart import Evaluated
+
+    space, other = SearchSpace.parse(problem.space), seed + WARM_SEED
+    configs: list[dict] = []
+    double = run_hpogrid(algorithm, problem, 2 * n, seed, configs=configs)
+    if algorithm in BUDGET_DEPENDENT:
+        configs = []
+        earlier = run_hpogrid(algorithm, problem, n, seed, configs=configs)
+    else:
+        earlier, configs = double[:n], configs[:n]
+    points = [Evaluated(space.nest(c), loss) for c, loss in zip(configs, earlier, strict=True)]
+    warm = run_hpogrid(algorithm, problem, n, other, evaluated=points)
+    cold = run_hpogrid(algorithm, problem, n, other)
+    return {"earlier": earlier, "warm": warm, "cold": cold, "double": double}
+
+
+def warm_tasks(algorithms: list[str], functions: list[str], seeds: int, n: int) -> list[tuple]:
+    out = [("warm", a, f, n, s) for a in algorithms for f in functions for s in range(seeds)]
+    cost = {"ax": 40, "skopt": 8, "bayesian": 6, "nevergrad": 2, "hyperopt": 1, "optuna": 1}
+    return sorted(out, key=lambda t: -cost.get(t[1], 0.1))
+
+
+def warm_table(results: dict, algorithms: list[str], functions: list[str], seeds: int, n: int) -> list[dict]:
+    """Per algorithm and function: the regrets of cold n, warm (the best of the earlier n and the new n:
+    what the user has), the new n alone, cold 2n; the seeds where warm / the new n alone beat cold n."""
+    rows, probs = [], problems()
+    for algorithm in algorithms:
+        for function in functions:
+            optimum = probs[function].optimum
+            runs = [results[("warm", algorithm, function, n, s)] for s in range(seeds)]
+            regret = {
+                "earlier": [regret_at(r["earlier"], n, optimum) for r in runs],
+                "cold": [regret_at(r["cold"], n, optimum) for r in runs],
+                "warm": [regret_at(r["earlier"] + r["warm"], 2 * n, optimum) for r in runs],
+                "new": [regret_at(r["warm"], n, optimum) for r in runs],
+                "double": [regret_at(r["double"], 2 * n, optimum) for r in runs],
+            }
+            rows.append(
+                {
+                    "algorithm": algorithm,
+                    "function": function,
+                    "n": n,
+                    "seeds": seeds,
+                    "regret": regret,
+                    **{k: quartiles(v) for k, v in regret.items()},
+                    "warm_wins": sum(w < c for w, c in zip(regret["warm"], regret["cold"], strict=True)),
+                    "new_wins": sum(w < c for w, c in zip(regret["new"], regret["cold"], strict=True)),
+                    "short": sum(len(r["warm"]) < n for r in runs),
+                }
+            )
+    return rows
+
+
+def _q(q: tuple[float, float, float]) -> str:
+    return f"{_g(q[1])} [{_g(q[0])}-{_g(q[2])}]"
+
+
+def format_warm(rows: list[dict], markdown: bool) -> str:
+    n = rows[0]["n"] if rows else WARM_N
+    head = [
+        "algorithm",
+        "function",
+        f"cold {n}",
+        f"warm {n} after {n}",
+        f"warm's new {n} alone",
+        f"cold {2 * n}",
+        f"warm < cold {n}",
+        f"new {n} < cold {n}",
+    ]
+    body = [
+        [
+            r["algorithm"],
+            r["function"],
+            _q(r["cold"]),
+            _q(r["warm"]),
+            _q(r["new"]),
+            _q(r["double"]),
+            f"{r['warm_wins']}/{r['seeds']}",
+            f"{r['new_wins']}/{r['seeds']}",
+        ]
+        for r in rows
+    ]
+    return render(head, body, markdown)
+
+
+def warm_start(algorithms: list[str], functions: list[str], seeds: int, n: int, args: argparse.Namespace) -> list:
+    start = time.time()
+    task_list = warm_tasks(algorithms, functions, seeds, n)
+    results = run_all(task_list, args.processes, Path(args.cache) if args.cache else None)
+    rows = warm_table(results, algorithms, functions, seeds, n)
+    print(
+        f"Warm start: simple regret over {seeds} seeds (median [q25-q75]). cold {n}: a search of {n} trials "
+        f"(seed s+{WARM_SEED}); warm {n} after {n}: the best of an earlier cold {n} (seed s) and {n} new trials of "
+        f"a search (seed s+{WARM_SEED}) told those {n} first; its new {n} alone; cold {2 * n}: one search of "
+        f"{2 * n} (seed s), the ideal continuation. Last columns: seeds where it beat cold {n} (same seed)"
+    )
+    print(format_warm(rows, args.markdown))
+    worse = [f"{r['algorithm']}/{r['function']}" for r in rows if not r["warm"][1] < r["cold"][1]]
+    unused = [f"{r['algorithm']}/{r['function']}" for r in rows if not r["new"][1] < r["cold"][1]]
+    print(f"warm not below cold {n} at the median: {', '.join(worse) or 'none'}")
+    print(
+        f"new {n} alone not below cold {n} at the median (the points did not help the searcher): "
+        f"{', '.join(unused) or 'none'}"
+    )
+    short = [f"{r['algorithm']}/{r['function']}" for r in rows if r["short"]]
+    if short:
+        print("warm searches that ended before their budget:", ", ".join(short))
+    print(f"warm-start part: {time.time() - start:.0f} s, {len(task_list)} x 3-4 searches, {args.processes} processes")
+    return rows
 
 
 # -- multi-fidelity ---------------------------------------------------------------------------------
@@ -784,8 +943,10 @@ def single_fidelity(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
-    parser.add_argument("--functions", default="branin,rosenbrock5,levy10,cond,digits")
+    parser.add_argument("--algorithms", help=f"default {','.join(ALGORITHMS)}; warm start: {','.join(WARM_ALGORITHMS)}")
+    parser.add_argument(
+        "--functions", help="default branin,rosenbrock5,levy10,cond,digits; warm start: branin,rosenbrock5"
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budgets", default="10,25,50,100")
     parser.add_argument("--processes", type=int, default=2, choices=(1, 2))
@@ -795,30 +956,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mf-more", type=int, default=1, help="trials of ASHA/HyperBand/BOHB: this many times random's"
     )
+    parser.add_argument("--no-warm-start", action="store_true")
+    parser.add_argument("--warm-start-only", action="store_true", help="only the warm-start part")
+    parser.add_argument("--warm-n", type=int, default=WARM_N, help="trials of each warm-start search (N)")
     parser.add_argument("--cache", metavar="FILE", help="keep each finished search here (JSON lines); rerun resumes")
-    parser.add_argument("--quick", action="store_true", help="3 seeds, budgets 10,25, no ax, no multi-fidelity")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 seeds, budgets 10,25, no ax, no multi-fidelity/warm start"
+    )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--full", action="store_true", help="no CAPS/ONLY limits for bayesian, skopt, ax (hours)")
     args = parser.parse_args(argv)
-    algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
-    functions = [f.strip() for f in args.functions.split(",") if f.strip()]
+    algorithms = [a.strip() for a in (args.algorithms or ",".join(ALGORITHMS)).split(",") if a.strip()]
+    functions = [f.strip() for f in (args.functions or "branin,rosenbrock5,levy10,cond,digits").split(",") if f.strip()]
     budgets = sorted(int(b) for b in args.budgets.split(","))
     seeds, mf_seeds = args.seeds, args.mf_seeds
     if args.quick:
         seeds, budgets = min(seeds, 3), [b for b in budgets if b <= 25] or [10]
         algorithms, args.no_multifidelity = [a for a in algorithms if a != "ax"], True
+        args.no_warm_start = args.no_warm_start or not args.warm_start_only
+    sections = {
+        "single": not (args.multifidelity_only or args.warm_start_only),
+        "multifidelity": not (args.no_multifidelity or args.warm_start_only),
+        "warm": not (args.no_warm_start or args.multifidelity_only),
+    }
     for name in algorithms:
         if name not in LIBRARY:
             parser.error(f"--algorithms: {name!r} is not one of {', '.join(LIBRARY)}")
     for name in functions:
         if name not in problems():
             parser.error(f"--functions: {name!r} is not one of {', '.join(problems())}")
-    if "digits" in functions:
+    from hpogrid.catalog import VARIANT_GENERATOR
+
+    if args.algorithms:  # the model-based ones of those named (random/grid cannot start warm)
+        warm_algorithms = [a for a in algorithms if a not in VARIANT_GENERATOR]
+    else:
+        warm_algorithms = list(WARM_ALGORITHMS) + (list(WARM_SLOW) if args.full else [])
+    warm_functions = functions if args.functions else list(WARM_FUNCTIONS)
+    if sections["warm"] and not warm_algorithms:
+        parser.error("--algorithms: the warm-start part needs a model-based algorithm")
+    if args.warm_n < 1:
+        parser.error("--warm-n: at least 1")
+    if "digits" in functions and (sections["single"] or (sections["warm"] and "digits" in warm_functions)):
         digits_table(args.processes)
     start = time.time()
-    if not args.multifidelity_only:
+    if sections["single"]:
         single_fidelity(algorithms, functions, seeds, budgets, args)
-    if not args.no_multifidelity:
+    if sections["warm"]:
+        if sections["single"]:
+            print()
+        warm_start(warm_algorithms, warm_functions, seeds, args.warm_n, args)
+    if sections["multifidelity"]:
         mf_start = time.time()
         mf = multifidelity(mf_seeds, more=args.mf_more)
         print()

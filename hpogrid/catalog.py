@@ -193,6 +193,8 @@ SCHEDULERS: dict[str, Scheduler] = {
 
 # Algorithms that generate configurations with Ray Tune's own variant generator.
 VARIANT_GENERATOR = frozenset({"random", "tune", "grid"})
+# bayesian: random trials before the Gaussian process (bayes_opt's own maximize() default; Ray's is 10)
+BAYESIAN_RANDOM_START = 5
 
 
 def unknown_param(kind: str, name: str, params: dict) -> str | None:

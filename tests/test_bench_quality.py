@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import math
 import sys
 from pathlib import Path
@@ -61,3 +62,49 @@ def test_tiny_run(quality):
         assert by_key[(algorithm, function, 5)]["hpogrid"][1] <= by_key[(algorithm, function, 3)]["hpogrid"][1]
     text = quality.format_table(rows, markdown=True)
     assert text.count("\n") == len(rows) + 1 and "| optuna | cond | 5 |" in text
+
+
+def test_warm_start_section(quality, tmp_path, capsys):
+    """The warm-start part at a tiny size: optuna (6 earlier trials + 6 new: past TPE's 10 random ones), 2 seeds."""
+    algorithms, functions, seeds, n = ["optuna"], ["branin"], 2, 6
+    task_list = quality.warm_tasks(algorithms, functions, seeds, n)
+    results = quality.run_all(task_list, processes=1)
+    assert sorted(results) == [("warm", "optuna", "branin", n, s) for s in range(seeds)]
+    branin = quality.problems()["branin"]
+    for (_, algorithm, _, _, seed), runs in results.items():
+        sizes = {k: len(v) for k, v in runs.items()}
+        assert sizes == {"earlier": n, "warm": n, "cold": n, "double": 2 * n}
+        for losses in runs.values():
+            assert all(math.isfinite(v) and v >= branin.optimum - 1e-9 for v in losses)
+        # the earlier n are the first n of the cold 2n (anytime), and what a cold search of n runs
+        assert runs["earlier"] == runs["double"][:n] == quality.run_hpogrid(algorithm, branin, n, seed)
+        # the warm search learned the earlier points: with the same seed, a cold search asks otherwise
+        assert runs["warm"] != runs["cold"]
+        # another seed, another search
+        assert runs["cold"] != runs["earlier"]
+    assert results[("warm", "optuna", "branin", n, 0)]["cold"] != results[("warm", "optuna", "branin", n, 1)]["cold"]
+    rows = quality.warm_table(results, algorithms, functions, seeds, n)
+    assert len(rows) == 1
+    row = rows[0]
+    regret = row["regret"]
+    for key in ("earlier", "cold", "warm", "new", "double"):
+        assert len(regret[key]) == seeds
+        q25, median, q75 = row[key]
+        assert 0 <= q25 <= median <= q75 < math.inf
+    # by construction: warm keeps the earlier n, so it is never worse than them, nor than its new n alone
+    for s in range(seeds):
+        assert regret["warm"][s] <= regret["earlier"][s]
+        assert regret["warm"][s] <= regret["new"][s]
+        assert regret["double"][s] <= regret["earlier"][s]
+    assert row["warm_wins"] == sum(w < c for w, c in zip(regret["warm"], regret["cold"], strict=True))
+    assert 0 <= row["new_wins"] <= seeds and row["short"] == 0
+    text = quality.format_warm(rows, markdown=True)
+    assert text.count("\n") == 2 and "| optuna | branin |" in text and "| cold 6 | warm 6 after 6 |" in text
+    # the command line's warm-start part only, from the searches kept in a cache (nothing run again)
+    cache = tmp_path / "cache.jsonl"
+    cache.write_text("".join(json.dumps([list(t), r]) + "\n" for t, r in results.items()))
+    argv = ["--warm-start-only", "--algorithms", "optuna", "--functions", "branin", "--seeds", "2"]
+    assert quality.main([*argv, "--warm-n", str(n), "--processes", "1", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert quality.format_warm(rows, markdown=False) in out
+    assert "Simple regret over" not in out and "Multi-fidelity" not in out

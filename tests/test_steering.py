@@ -88,3 +88,35 @@ def test_bad_steering_input_is_a_clear_error(tmp_path, base):
         "generate", "--in", infile, "--out", tmp_path / "o.json", "-n", "1", "-m", "3", "--algorithm", "pbt"
     )
     assert result.exit_code == 2 and "--algorithm: got 'pbt'" in result.stderr
+
+
+def test_a_pending_point_in_the_random_start_does_not_stop_the_steering():
+    """bayesian: a history longer than the random start with a point of it still pending (a slow or lost
+    evaluation) made the replay fail ("did not take back point"), and a pending random start answered []
+    (the end of the iDDS task) while points were still due."""
+    import random
+
+    rng = random.Random(1)
+    history = [({"x": rng.random(), "n": rng.randint(1, 100), "c": rng.choice("ab")}, None) for _ in range(14)]
+    history = [(p, None if i in (1, 3) else loss(p)) for i, (p, _) in enumerate(history)]
+    assert len(generate(history, SPACE, "bayesian", 3, max_points=30, seed=2)) == 3
+    pending = [(p, None) for p, _ in history[:4]]  # the whole first generation still out
+    assert len(generate(pending, SPACE, "bayesian", 3, max_points=30, seed=2)) == 3
+
+
+def test_warm_points_inform_the_steering_and_do_not_count_towards_max_points():
+    """submit_idds --warm_start: the earlier points are learnt first (bayesian leaves its random start at
+    once: its points are the Gaussian process's, the same whatever the call's seed) and max_points counts
+    the task's own points only."""
+    import random
+
+    rng = random.Random(2)
+    warm = [{"x": rng.random(), "n": rng.randint(1, 100), "c": rng.choice("ab")} for _ in range(8)]
+    warm = [(p, loss(p)) for p in warm]
+    first = generate([], SPACE, "bayesian", 2, max_points=2, seed=1, warm=warm)
+    assert len(first) == 2
+    other_seed = generate([], SPACE, "bayesian", 2, max_points=2, seed=5, warm=warm)
+    for mine, other in zip(first, other_seed, strict=True):  # the acquisition's optimum (its own restarts aside)
+        assert (mine["c"], mine["n"]) == (other["c"], other["n"]) and mine["x"] == pytest.approx(other["x"], abs=1e-3)
+    assert generate([], SPACE, "bayesian", 2, max_points=2, seed=1) != generate([], SPACE, "bayesian", 2, 2, seed=5)
+    assert generate([(first[0], 0.1), (first[1], 0.2)], SPACE, "bayesian", 2, max_points=2, warm=warm) == []

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hpogrid.cli.complete import project_names
+from hpogrid.cli.options import warm_start_options
 from hpogrid.cli.output import best_config_lines, echo_json, say
 from hpogrid.errors import HpogridError
 
@@ -97,12 +98,14 @@ if TYPE_CHECKING:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --emulate: a local file standing in for grid_config.inDS (repeatable).",
 )
+@warm_start_options
 def run(
     project, n_jobs, site, time_hours, memory, architecture, excluded_site, cores, max_attempts, priority, no_email,
-    dry, as_json, emulate, inputs,
+    dry, as_json, emulate, inputs, warm_start, warm_start_from,
 ):  # fmt: skip
     import datetime as dt
 
+    from hpogrid.cli.options import warm_points
     from hpogrid.grid import submit as grid
     from hpogrid.project import ProjectStore
 
@@ -114,6 +117,7 @@ def run(
         raise click.UsageError("--input is for --emulate; on the grid the inputs are grid_config.inDS")
     loaded = ProjectStore().load(project)
     left = _note_left_out(loaded)
+    warm = warm_points(loaded, warm_start, warm_start_from)
     request = grid.RunRequest(
         n_jobs=n_jobs,
         site=site,
@@ -126,6 +130,7 @@ def run(
         priority=priority,
         no_email=no_email,
         cli_params=grid.describe_command(sys.argv[1:] if sys.argv[1:2] == ["run"] else ["run", project]),
+        warm=warm.to_json() if warm and warm.points else None,
     )
     if dry:
         planned = grid.dry_run(loaded, request)
@@ -277,12 +282,17 @@ def job_run(project, seq, n_jobs, seed):
 )
 @click.option("--architecture", metavar="SPEC", help="Hardware requirement; default '&nvidia' for GPU sites.")
 @click.option("--dry-run", "--dry_run", "dry", is_flag=True, help="Print the task parameters as JSON; submit nothing.")
-def submit_idds(project, site, max_points, per_generation, min_unevaluated, architecture, dry):
+@warm_start_options
+def submit_idds(
+    project, site, max_points, per_generation, min_unevaluated, architecture, dry, warm_start, warm_start_from
+):
+    from hpogrid.cli.options import warm_points
     from hpogrid.grid import submit as grid
     from hpogrid.project import ProjectStore
 
     loaded = ProjectStore().load(project)
     _note_left_out(loaded)
+    warm = warm_points(loaded, warm_start, warm_start_from)
     request = grid.IddsRequest(
         site=site,
         max_points=max_points,
@@ -290,6 +300,7 @@ def submit_idds(project, site, max_points, per_generation, min_unevaluated, arch
         min_unevaluated_points=min_unevaluated,
         architecture=architecture,
         cli_params=grid.describe_command(["submit_idds", project]),
+        warm=warm.losses() if warm and warm.points else None,
     )
     if loaded.hpo_config["scheduler"] != "fifo":
         click.echo(f"Note: scheduler '{loaded.hpo_config['scheduler']}' does not apply to iDDS evaluations.", err=True)
@@ -327,7 +338,13 @@ def submit_idds(project, site, max_points, per_generation, min_unevaluated, arch
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Search space JSON (default: opt_space of the input).",
 )
-def generate(infile, outfile, n_points, max_points, algorithm, seed, param, space):
+@click.option(
+    "--warm_start",
+    "warm",
+    metavar="JSON",
+    help='Points of earlier runs to learn from first, {"points": [[point, loss], ...]} (submit_idds --warm_start).',
+)
+def generate(infile, outfile, n_points, max_points, algorithm, seed, param, space, warm):
 
     from hpogrid.configs.store import read_json_file
     from hpogrid.fileio import write_json_atomic
@@ -348,7 +365,11 @@ def generate(infile, outfile, n_points, max_points, algorithm, seed, param, spac
         params = loads(param) if param else {}
     except (ValueError, StrictJSONError) as exc:
         raise click.UsageError(f"--param: not valid JSON ({exc})") from None
-    points = ask(history, space_json, algorithm, n_points, max_points, seed, params)
+    try:
+        earlier = read_history(loads(warm), SearchSpace.parse(space_json)) if warm else []
+    except (ValueError, StrictJSONError) as exc:
+        raise click.UsageError(f"--warm_start: not valid JSON ({exc})") from None
+    points = ask(history, space_json, algorithm, n_points, max_points, seed, params, earlier)
     write_json_atomic(outfile, points)
     click.echo(f"{len(points)} new point(s) after {len(history)}", err=True)
     return 0

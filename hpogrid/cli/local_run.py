@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from hpogrid.cli.complete import project_names
+from hpogrid.cli.options import warm_start_options
 from hpogrid.cli.output import best_config_lines
 
 TOP = 5  # rows of the final table
@@ -21,6 +22,7 @@ TOP = 5  # rows of the final table
     "summary.json; what each trial printed in trials/<trial id>.log, what Ray said in ray.log. "
     "Ctrl-C stops the run; --resume continues it, also after a crash.\n\n"
     "\b\nExamples:\n  hpogrid local_run simple_objective\n  hpogrid local_run mnist_cnn --resume\n"
+    "  hpogrid local_run mnist_cnn --warm_start   # learn from the trials run before\n"
     "  hpogrid local_run mnist_cnn --address 10.0.0.5:6379   # on a running Ray cluster",
 )
 @click.argument("project", shell_complete=project_names())
@@ -38,15 +40,17 @@ TOP = 5  # rows of the final table
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSON list of configurations to evaluate first.",
 )
+@warm_start_options
 @click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True, help="Retries of a failing trial.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show what the trials print (always in runs/<run id>/trials/<trial>.log)."
 )
 def local_run(
-    project: str, resume: bool, address: str | None, search_points: Path | None, retries: int, quiet: bool,
-    verbose: bool,
+    project: str, resume: bool, address: str | None, search_points: Path | None, warm_start: bool,
+    warm_start_from: str | None, retries: int, quiet: bool, verbose: bool,
 ):  # fmt: skip
+    from hpogrid.cli.options import warm_points
     from hpogrid.local.runner import RunOptions, load_points, run
     from hpogrid.project import ProjectStore
     from hpogrid.space.model import SearchSpace
@@ -55,9 +59,13 @@ def local_run(
     points = load_points(search_points, SearchSpace.parse(loaded.search_space)) if search_points else []
     if resume and points:
         raise click.UsageError("--search_points cannot be combined with --resume")
+    if resume and (warm_start or warm_start_from):
+        raise click.UsageError("--warm_start cannot be combined with --resume (the resumed search keeps its own)")
+    warm = warm_points(loaded, warm_start, warm_start_from)
     options = RunOptions(
-        resume=resume, address=address, search_points=points, quiet=quiet, verbose=verbose, retries=retries
-    )
+        resume=resume, address=address, search_points=points, quiet=quiet, verbose=verbose, retries=retries,
+        warm_start=warm.points if warm else [],
+    )  # fmt: skip
     result = run(loaded, options)
     summary = result.summary
     if summary["status"] == "failed":  # the trials report something else than the config's metric

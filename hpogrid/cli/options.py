@@ -36,3 +36,39 @@ def task_filters(what: str) -> Callable:
         return command
 
     return decorate
+
+
+def warm_start_options(command: Callable) -> Callable:
+    """--warm_start and --warm_start_from (`local_run`, `run`, `submit_idds`)."""
+    command = click.option(
+        "--warm_start_from",
+        "--warm-start-from",
+        "warm_start_from",
+        metavar="RUNS",
+        help="Warm start from these runs (folders in runs/) and task IDs only, comma-separated.",
+    )(command)
+    return click.option(
+        "--warm_start",
+        "--warm-start",
+        "warm_start",
+        is_flag=True,
+        help="Start the search from the finished trials of the project's earlier runs and grid tasks "
+        "(those in today's search space).",
+    )(command)
+
+
+def warm_points(project, warm_start: bool, named: str | None):
+    """The project's earlier trials for a warm start (None when not asked for); says what it found."""
+    if not warm_start and not named:
+        return None
+    from hpogrid.cli.output import say
+    from hpogrid.warmstart import algorithm_problem, gather
+
+    problem = algorithm_problem(project.hpo_config["algorithm"])
+    if problem:
+        raise click.UsageError(f"--warm_start: {problem}")
+    warm = gather(project, (named or "").split(","))
+    for warning in warm.warnings:
+        say("Warning", warning)
+    click.echo(warm.describe(), err=True)
+    return warm

@@ -231,7 +231,7 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
             if preemption.signal is None:  # else preempted while Python started: nothing to start
                 from hpogrid.local.runner import CPUS_VARIABLE, RAY_ENV, RunOptions, run, start_ray
 
-                mine, points = _load_share(project_name, job, workdir)
+                mine, points, warm = _load_share(project_name, job, workdir)
                 if os.environ.get("ATHENA_CORE_NUMBER", "").isdigit():  # the cores the pilot gave this job
                     os.environ.setdefault(CPUS_VARIABLE, os.environ["ATHENA_CORE_NUMBER"])
                 os.environ.update(RAY_ENV)
@@ -242,7 +242,9 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
                     preemption.install()  # again: Ray's start sets its own SIGTERM handler, which ends the job at once
                 # the job's log (the pilot's payload.stdout) is all that comes back of it: the progress as
                 # plain lines, a line per failed trial and what the trials print, each after its trial id
-                options = RunOptions(search_points=points, verbose=True, source=source, on_start=preemption.install)
+                options = RunOptions(
+                    search_points=points, warm_start=warm, verbose=True, source=source, on_start=preemption.install
+                )
                 result = run(mine, options)  # on_start: Ray Tune takes SIGUSR1 for itself as the run starts
                 status = "finished" if result.summary["status"] == "finished" else "failed"
                 error = result.summary.get("error")  # e.g. the trials do not report the metric
@@ -269,10 +271,12 @@ def run_job(project_name: str, job: JobIdentity, workdir: Path) -> int:
 
 
 def _load_share(project_name: str, job: JobIdentity, workdir: Path):
-    """The project in the sandbox with its search cut to this job's share, and the share's points;
-    the inputs unpacked into the data directory."""
+    """The project in the sandbox with its search cut to this job's share, the share's points and the
+    warm-start points (`run --warm_start`); the inputs unpacked into the data directory."""
     from hpogrid.grid.share import job_share
     from hpogrid.project import Project, ProjectStore
+    from hpogrid.space.model import SearchSpace
+    from hpogrid.warmstart import WARM_FILE, read
 
     os.environ["HPOGRID_BASE_PATH"] = str(workdir)
     os.environ.setdefault("HPOGRID_WORK_DIR", str(workdir))
@@ -282,7 +286,12 @@ def _load_share(project_name: str, job: JobIdentity, workdir: Path):
     share = job_share(project.search_space, project.hpo_config, job.n_jobs, job.index, job.base_seed)
     data = json.loads(json.dumps(project.data))
     data["configs"]["hpo_config"], data["configs"]["search_space"] = share.hpo_config, share.search_space
-    return Project(project.name, project.path, data), share.points
+    warm_file = project.path / WARM_FILE
+    space = SearchSpace.parse(project.search_space)
+    warm = read(warm_file, space, project.hpo_config["metric"]) if warm_file.is_file() else []
+    if warm:
+        print(f"Warm start: {len(warm)} earlier points", flush=True)
+    return Project(project.name, project.path, data), share.points, warm
 
 
 def _write_outputs(workdir: Path, project, source: dict, status: str, error: str | None) -> None:

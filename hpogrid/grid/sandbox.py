@@ -140,9 +140,15 @@ def job_project(project: Project) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
-def members(project: Project) -> list[tuple[str, Path | bytes]]:
-    """(name in the archive, file on disk or content) of everything a job of this project needs."""
+def members(project: Project, warm: dict | None = None) -> list[tuple[str, Path | bytes]]:
+    """(name in the archive, file on disk or content) of everything a job of this project needs;
+    warm: the warm-start points (hpogrid.warmstart.WarmStart.to_json), beside project.json."""
     entries: list[tuple[str, Path | bytes]] = [(f"projects/{project.name}/{PROJECT_FILE}", job_project(project))]
+    if warm is not None:
+        from hpogrid.warmstart import WARM_FILE
+
+        text = json.dumps(warm, sort_keys=True, allow_nan=False) + "\n"
+        entries.append((f"projects/{project.name}/{WARM_FILE}", text.encode()))
     scripts = project.path / SCRIPTS
     packed, _ = scripts_selection(project)
     entries += [(f"projects/{project.name}/{SCRIPTS}/{p.relative_to(scripts).as_posix()}", p) for p in packed]
@@ -155,11 +161,11 @@ def members(project: Project) -> list[tuple[str, Path | bytes]]:
     return entries
 
 
-def build(project: Project, folder: Path) -> Path:
+def build(project: Project, folder: Path, warm: dict | None = None) -> Path:
     """Write the job sandbox of a project into folder; returns its path (jobO.<uuid4>.tar.gz)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, source in members(project):
+        for name, source in members(project, warm):
             info = tarfile.TarInfo(name)
             data = source if isinstance(source, bytes) else source.read_bytes()
             info.size, info.mode, info.mtime = len(data), 0o644, 0

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hpogrid.catalog import VARIANT_GENERATOR
+from hpogrid.catalog import BAYESIAN_RANDOM_START, VARIANT_GENERATOR
 from hpogrid.errors import HpogridError
 from hpogrid.grid.share import SEED_LIMIT, grid_points
 from hpogrid.space.model import SearchSpace
@@ -48,8 +48,11 @@ def generate(
     max_points: int,
     seed: int = 0,
     algorithm_param: dict | None = None,
+    warm: list[tuple[dict, float | None]] = (),
 ) -> list[dict]:
-    """Up to n_points new points (nested trial configs) given every point so far; [] when done."""
+    """Up to n_points new points (nested trial configs) given every point so far; [] when done.
+    warm: points of earlier tasks and runs with their loss (`submit_idds --warm_start`), learnt from
+    first; they do not count towards max_points."""
     if algorithm not in STEERING_ALGORITHMS:
         raise HpogridError(f"--algorithm: got '{algorithm}', expected one of {', '.join(STEERING_ALGORITHMS)}")
     space = SearchSpace.parse(space_json)
@@ -59,7 +62,10 @@ def generate(
     call_seed = (seed + len(history)) % SEED_LIMIT
     if algorithm in VARIANT_GENERATOR:
         return _variants(space, history, wanted, max_points, call_seed, algorithm == "grid")
-    return _ask(space, history, algorithm, wanted, call_seed, dict(algorithm_param or {}), max_points)
+    from hpogrid.warmstart import Evaluated
+
+    earlier = [Evaluated(point, loss) for point, loss in warm if loss is not None]
+    return _ask(space, history, algorithm, wanted, call_seed, dict(algorithm_param or {}), max_points, earlier)
 
 
 def _variants(space, history, wanted, max_points, seed, grid: bool) -> list[dict]:
@@ -99,18 +105,27 @@ def _sample(tree: dict, rng) -> dict:
     }
 
 
-def _ask(space, history, algorithm, wanted, seed, algorithm_param, max_points) -> list[dict]:
-    """A model-based searcher rebuilt from the history, then asked."""
+def _ask(space, history, algorithm, wanted, seed, algorithm_param, max_points, warm=()) -> list[dict]:
+    """A model-based searcher rebuilt from the history (and the warm-start points), then asked."""
     from ray.tune.search import Searcher
 
     from hpogrid.local.algorithms import build_search
+    from hpogrid.warmstart import Evaluated
 
+    evaluated = [*warm, *(Evaluated(point, loss) for point, loss in history)]
+    liar = None
     if algorithm == "bayesian":
-        # Ray's BayesOptSearch answers None (wait) once its random start is used up and one of those points
-        # has no result yet, and the replay below cannot take a pending point back then: its own 10 random
-        # points here, as before local runs started with bayes_opt's 5 (a history with a pending point among
-        # the first 10 and more than 10 points still fails: issue 13's notes)
-        algorithm_param = {"random_search_steps": 10, **(algorithm_param or {})}
+        # bayes_opt's random start, kept by the steering itself: Ray's BayesOptSearch waits (answers None)
+        # while points of its random start have no result, and an answer of [] would end the iDDS task
+        start = algorithm_param.pop("random_search_steps", BAYESIAN_RANDOM_START)
+        values = [p.value for p in evaluated if p.value is not None]
+        if len(values) < start:
+            return _variants(space, history, wanted, max_points, seed, grid=False)
+        algorithm_param["random_search_steps"] = 0
+        # its Gaussian process knows no pending points: with nothing new learnt it would ask the same point
+        # again (a duplicate: None). Pending and newly asked points are told the mean so far ("constant liar")
+        liar = sum(values) / len(values)
+        evaluated = [p if p.value is not None else p._replace(value=liar) for p in evaluated]
     hpo = {
         "algorithm": algorithm,
         "metric": "loss",
@@ -121,20 +136,15 @@ def _ask(space, history, algorithm, wanted, seed, algorithm_param, max_points) -
         "algorithm_param": algorithm_param,
         "seed": seed,
     }
-    searcher, _, _ = build_search(space, hpo, {}, [p for p, _ in history], seed)
-    searcher.set_search_properties("loss", "min", {})
-    for index, (_, loss) in enumerate(history):
-        replayed = searcher.suggest(f"h{index}")
-        if replayed is None or replayed == Searcher.FINISHED:
-            raise HpogridError(f"steering: the {algorithm} searcher did not take back point {index}")
-        if loss is not None:
-            searcher.on_trial_complete(f"h{index}", {"loss": loss})
+    searcher, _, _ = build_search(space, hpo, {}, [], seed, evaluated)
     points = []
     for index in range(wanted):
         suggested = searcher.suggest(f"n{index}")
         if suggested is None or suggested == Searcher.FINISHED:
             break
         points.append(space.nest(space.flatten(suggested)))
+        if liar is not None:
+            searcher.on_trial_complete(f"n{index}", {"loss": liar})
     return points
 
 

@@ -44,6 +44,7 @@ class RunRequest:
     priority: int | None = None  # prun --priority
     no_email: bool = False  # prun --noEmail
     cli_params: str = "hpogrid run"
+    warm: dict | None = None  # warm-start points for the jobs' sandbox (hpogrid.warmstart.WarmStart.to_json)
 
 
 def out_ds(project: Project, nickname: str, now: dt.datetime | None = None) -> str:
@@ -126,7 +127,7 @@ def submit(project: Project, request: RunRequest) -> Submission:
     nickname = gateway.nickname()
     plan(project, request, nickname, None, gateway.cache_url())  # every check before anything is sent
     with tempfile.TemporaryDirectory(prefix="hpogrid-sandbox-") as folder:
-        archive = gateway.upload(sandbox.build(project, Path(folder)))
+        archive = gateway.upload(sandbox.build(project, Path(folder), request.warm))
     params, _, seed = plan(project, request, nickname, archive, gateway.cache_url())
     submitted = gateway.submit(params)
     entry = _record(project, gateway, submitted, params, seed, kind="prun", n_jobs=request.n_jobs)
@@ -153,7 +154,7 @@ def dry_run(project: Project, request: RunRequest, nickname: str | None = None) 
     from hpogrid.grid.share import job_share
 
     params, command, seed = plan(project, request, nickname or "<nickname>", "<sandbox>", "<cache server>")
-    members = sandbox.members(project)
+    members = sandbox.members(project, request.warm)
     size = sum(len(item) if isinstance(item, bytes) else item.stat().st_size for _, item in members)
     hpo, space = project.hpo_config, project.search_space
     per_job = [job_share(space, hpo, request.n_jobs, i, seed).num_trials for i in range(request.n_jobs)]
@@ -191,7 +192,7 @@ def emulate(
     if inputs and not project.grid_config.get("inDS"):
         raise HpogridError("--input: the project's grid_config has no inDS for the files to stand in for")
     folder.mkdir(parents=True)
-    archive = sandbox.build(project, folder)
+    archive = sandbox.build(project, folder, request.warm)
     params, _, _ = plan(project, request, "emulated", archive.name, folder.as_uri())
     (folder / "task_parameters.json").write_text(json.dumps(params, indent=1, allow_nan=False))
     hpo = project.hpo_config
@@ -246,12 +247,25 @@ def docker_image(container: str) -> str:
     return container
 
 
-def steering_arguments(image: str, algorithm: str, seed: int, algorithm_param: dict) -> str:
-    """`docker <arguments>` of the steering: hpogrid generate in the image, I/O in the mounted work dir."""
+WARM_ARGUMENT_LIMIT = 100_000  # bytes of warm-start points in the steering's arguments
+
+
+def steering_arguments(image: str, algorithm: str, seed: int, algorithm_param: dict, warm: list | None = None) -> str:
+    """`docker <arguments>` of the steering: hpogrid generate in the image, I/O in the mounted work dir;
+    warm: [[point, loss], ...] of a warm start (the steering has no sandbox: they go inline)."""
     command = ["python3", "-m", "hpogrid", "generate", "--in", "%IN", "--out", "%OUT", "-n", "%NUM_POINTS"]
     command += ["-m", "%MAX_POINTS", "--algorithm", algorithm, "--seed", str(int(seed))]
     if algorithm_param:
         command += ["--param", json.dumps(algorithm_param, sort_keys=True)]
+    if warm:
+        text = json.dumps({"points": warm}, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        if len(text) > WARM_ARGUMENT_LIMIT:
+            raise HpogridError(
+                f"--warm_start: {len(warm)} earlier points are {len(text) // 1000} kB, over the "
+                f"{WARM_ARGUMENT_LIMIT // 1000} kB the iDDS steering's arguments take; name fewer runs and tasks "
+                "with --warm_start_from"
+            )
+        command += ["--warm_start", text]
     return f'run --rm -v "$(pwd)":/HPOWeb -w /HPOWeb {shlex.quote(image)} ' + shlex.join(command)
 
 
@@ -271,6 +285,7 @@ class IddsRequest:
     min_unevaluated_points: int | None = None  # default max_concurrent
     architecture: str | None = None
     cli_params: str = "hpogrid submit_idds"
+    warm: list | None = None  # warm-start points as [[point, loss], ...] (hpogrid.warmstart.WarmStart.losses)
 
 
 def plan_idds(project: Project, request: IddsRequest, nickname: str, archive: str | None, source_url: str):
@@ -296,7 +311,7 @@ def plan_idds(project: Project, request: IddsRequest, nickname: str, archive: st
         evaluation_command=evaluation_command(project.name),
         steering_container=f"docker://{docker_image(grid['container'])}",
         steering_arguments=steering_arguments(
-            docker_image(grid["container"]), hpo["algorithm"], seed, hpo["algorithm_param"]
+            docker_image(grid["container"]), hpo["algorithm"], seed, hpo["algorithm_param"], request.warm
         ),
         search_space=project.search_space,
         max_points=max_points,

@@ -12,18 +12,19 @@ import contextlib
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain, Sampler
 
-from hpogrid.catalog import VARIANT_GENERATOR
+from hpogrid.catalog import BAYESIAN_RANDOM_START, VARIANT_GENERATOR
 from hpogrid.configs.params import OPTUNA_DEFAULT_SAMPLER, nevergrad_optimizer, nevergrad_optimizer_problem
 from hpogrid.errors import HpogridError
 from hpogrid.local.schedulers import limits_by_resources
 from hpogrid.space.model import UNBOUNDED, Dimension, SearchSpace
 from hpogrid.space.translate import Translation, translate
+from hpogrid.warmstart import Evaluated, algorithm_problem
 
 
 class Finished(Sampler):
@@ -111,7 +112,9 @@ class DecodedSearcher(Searcher):
         self.inner.restore(checkpoint_path)
 
 
-def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], seed: int | None) -> Searcher:
+def _searcher(
+    algorithm: str, t: Translation, hpo: dict, points: list[dict], seed: int | None, evaluated: int = 0
+) -> Searcher:
     metric, mode, extra = hpo["metric"], hpo["mode"], dict(hpo["algorithm_param"])
     common = {"metric": metric, "mode": mode, "points_to_evaluate": points or None}
     if algorithm == "hyperopt":
@@ -143,7 +146,12 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
         problem = nevergrad_optimizer_problem(name)
         if problem:
             raise HpogridError(f"hpo_config.algorithm_param.optimizer: {problem}")
-        kwargs = {"budget": hpo["num_trials"], "num_workers": hpo["max_concurrent"], **extra.pop("optimizer_param", {})}
+        # the points already evaluated (replay) are asked and told too: part of the optimizer's budget
+        kwargs = {
+            "budget": hpo["num_trials"] + evaluated,
+            "num_workers": hpo["max_concurrent"],
+            **extra.pop("optimizer_param", {}),
+        }
         return PicklableNevergradSearch(
             optimizer=ng.optimizers.registry[name], optimizer_kwargs=kwargs, space=t.space, **common
         )
@@ -152,7 +160,7 @@ def _searcher(algorithm: str, t: Translation, hpo: dict, points: list[dict], see
 
         # bayes_opt's own start (maximize's init_points), not Ray's 10 random trials: with Ray's, the
         # regret after 10 and 25 Branin trials was 3.4x and 2.2x bayes_opt's (bench/quality.py)
-        extra.setdefault("random_search_steps", 5)
+        extra.setdefault("random_search_steps", BAYESIAN_RANDOM_START)
 
         return BayesOptSearch(
             space=t.space, random_state=seed if seed is not None else 42, verbose=0, **common, **extra
@@ -207,27 +215,69 @@ def _arguments(cls: type) -> set[str]:
     return set(inspect.signature(cls).parameters)
 
 
+def _replay_order(history: Sequence[Evaluated]) -> list[Evaluated]:
+    """The points with a value first: a searcher with a random start (bayesian) counts the points it has
+    out; the evaluated ones first fill it, so the pending ones after them cannot exhaust it."""
+    return [p for p in history if p.value is not None] + [p for p in history if p.value is None]
+
+
+def replay(searcher: Searcher, history: Sequence[Evaluated], metric: str) -> None:
+    """Teach a searcher the points it was given first (build_search's evaluated, in _replay_order): each is
+    suggested back, and told its result as a trial that reported once and completed; a pending one stays
+    in flight. The searcher then asks from there as if it had run them."""
+    for index, point in enumerate(history):
+        trial_id = f"replay_{index}"
+        suggested = searcher.suggest(trial_id)
+        if not isinstance(suggested, dict):
+            raise HpogridError(f"{type(searcher).__name__} did not take back the point {index + 1} it was given")
+        if point.value is None:
+            continue
+        # training_iteration: Optuna's step; hyperband_info: what TuneBOHB learns from (HyperBandForBOHB's)
+        result = {
+            metric: point.value,
+            "training_iteration": point.iterations,
+            "hyperband_info": {"budget": point.iterations},
+        }
+        searcher.on_trial_result(trial_id, result)
+        searcher.on_trial_complete(trial_id, result)
+
+
 def build_search(
-    space: SearchSpace, hpo: dict, params: dict, points: list[dict], seed: int | None
+    space: SearchSpace,
+    hpo: dict,
+    params: dict,
+    points: list[dict],
+    seed: int | None,
+    evaluated: Sequence[Evaluated] = (),
 ) -> tuple[Any, dict, int]:
-    """(search algorithm, Tuner param_space, num_samples) for an hpo_config."""
+    """(search algorithm, Tuner param_space, num_samples) for an hpo_config.
+
+    points: configs to run first; evaluated: points run before (a value of None: still running), which a
+    model-based searcher learns from before it asks (warm start, iDDS steering)."""
     algorithm = hpo["algorithm"]
     translation = translate(space, algorithm, seed)
     samples, _ = planned_trials(space, hpo)
     if algorithm in VARIANT_GENERATOR:
+        if evaluated:
+            raise HpogridError(algorithm_problem(algorithm))
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
         given = [{**params, **space.nest(space.flatten(p, partial=True), partial=True)} for p in points]
         limit = 0 if limits_by_resources(hpo["scheduler"]) else hpo["max_concurrent"]
         search = BasicVariantGenerator(points_to_evaluate=given or None, random_state=seed, max_concurrent=limit)
         return search, variant_space(space, translation, params), samples
-    encoded = [translation.encode(p) for p in points]
+    evaluated = _replay_order(evaluated)
+    encoded = [translation.encode(p) for p in [*(e.config for e in evaluated), *points]]
     try:
-        inner = _searcher(algorithm, translation, hpo, encoded, seed)
+        inner = _searcher(algorithm, translation, hpo, encoded, seed, len(evaluated))
     except (TypeError, ValueError) as exc:  # the library refused the configured arguments
         raise HpogridError(
             f"hpo_config.algorithm_param: {algorithm} cannot start with {json.dumps(hpo['algorithm_param'])}: "
             f"{one_line(exc)}; fix it with `hpogrid hpo_config update NAME --algorithm_param JSON` and "
             "`hpogrid project update PROJECT --hpo_config NAME`"
         ) from exc
-    return DecodedSearcher(inner, translation, params), {}, samples
+    search = DecodedSearcher(inner, translation, params)
+    if evaluated:
+        search.set_search_properties(hpo["metric"], hpo["mode"], {})
+        replay(search, evaluated, hpo["metric"])
+    return search, {}, samples

@@ -37,7 +37,11 @@ RAY_ENV = {
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100",
     "RAY_DEDUP_LOGS": "0",
+    "PL_DISABLE_FORK": "1",  # what Ray Tune sets for every trial (a runtime_env): hpogrid.local.controller
 }
+# Python modules the worker processes of a Ray started here import as they start, before a trial needs them
+PRELOAD = "ray.tune,hpogrid.local.trainable"
+_LOCAL_RAY: dict[str, dict[str, str]] = {}  # GCS address of a Ray started here -> the environment it started with
 
 
 @dataclass
@@ -45,6 +49,7 @@ class RunOptions:
     resume: bool = False
     address: str | None = None
     search_points: list[dict] = field(default_factory=list)
+    warm_start: list = field(default_factory=list)  # hpogrid.warmstart.Evaluated: earlier points to learn from
     quiet: bool = False
     verbose: bool = False  # show the trials' output (it is in runs/<id>/trials/<trial id>.log in any case)
     retries: int = 0
@@ -139,7 +144,17 @@ def start_ray(address: str | None, quiet: bool) -> bool:
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if not address:
         cpus = os.environ.get(CPUS_VARIABLE, "")
-        ray.init(address="local", num_cpus=int(cpus) if cpus.isdigit() and int(cpus) else os.cpu_count(), **kwargs)
+        os.environ.update(RAY_ENV)  # Ray's workers inherit them: trials need no runtime_env (controller)
+        preload = "RAY_preload_python_modules" not in os.environ
+        if preload:  # for Ray's processes (it starts a pool of workers at once), not this one's later children
+            os.environ["RAY_preload_python_modules"] = PRELOAD
+        started_with = dict(os.environ)
+        try:
+            ray.init(address="local", num_cpus=int(cpus) if cpus.isdigit() and int(cpus) else os.cpu_count(), **kwargs)
+        finally:
+            if preload:
+                os.environ.pop("RAY_preload_python_modules", None)
+        _LOCAL_RAY[ray.get_runtime_context().gcs_address] = started_with
         return True
     hint = "check that `ray start --head` runs there"
     if not _accepts_connections(address):
@@ -170,6 +185,14 @@ def start_ray(address: str | None, quiet: bool) -> bool:
             f"{token_places}"
         ) from exc
     return True
+
+
+def worker_env() -> dict[str, str] | None:
+    """The environment the worker processes of this process's Ray inherit, if this process started it
+    here (start_ray); None for any other Ray."""
+    import ray
+
+    return _LOCAL_RAY.get(ray.get_runtime_context().gcs_address) if ray.is_initialized() else None
 
 
 def _token_accepted(address: str) -> bool:
@@ -239,13 +262,14 @@ def run(project: Project, options: RunOptions) -> RunResult:
         run_dir = last_unfinished_run(project)
         previous = read_summary(run_dir) or {}
         run_id, start = run_dir.name, previous.get("start", now_iso())
+        warm = previous.get("warm_start") or 0  # the restored searcher has learnt them
         warning = Journal(run_dir).read()[1].warning()  # those lines stay in the journal, after them go the new
         if warning:
             _warn(warning)
     else:
         run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         run_dir = runs_dir(project) / run_id
-        start = now_iso()
+        start, warm = now_iso(), len(options.warm_start)
     env[RUN_DIR_VARIABLE] = str(run_dir)
     os.environ.update(RAY_ENV)
     saved = {name: os.environ.get(name) for name in env}
@@ -255,7 +279,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
     try:
         with run_console(options.quiet, options.verbose) as (console, ray_output):
             try:
-                return _run(project, options, space, trainable, reusable, run_dir, run_id, start, ray_output)
+                return _run(project, options, space, trainable, reusable, run_dir, run_id, start, warm, ray_output)
             except HpogridError:
                 raise
             except BaseException as exc:
@@ -271,7 +295,7 @@ def run(project: Project, options: RunOptions) -> RunResult:
                 os.environ[name] = value
 
 
-def _run(project, options, space, trainable, reusable, run_dir, run_id, start, ray_output) -> RunResult:
+def _run(project, options, space, trainable, reusable, run_dir, run_id, start, warm, ray_output) -> RunResult:
     """run() with Ray's output kept off the terminal (ray_output: where it goes)."""
     from hpogrid.local.controller import TrialRules, hpogrid_controller
 
@@ -290,9 +314,9 @@ def _run(project, options, space, trainable, reusable, run_dir, run_id, start, r
         run_dir.mkdir(parents=True, exist_ok=options.resume)  # once Ray is there: a failed start leaves nothing
         ray_output.attach(run_dir)
         tuner = _tuner(project, space, trainable, reusable, run_dir, run_id, total, options)
-        _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records())
+        _write(project, space, run_dir, run_id, "running", start, None, total, Journal(run_dir).records(), None, warm)
         _quiet_ray_result_loading()
-        with hpogrid_controller(options.on_start, rules), searcher_threads(hpo["algorithm"]):
+        with hpogrid_controller(options.on_start, rules, worker_env()), searcher_threads(hpo["algorithm"]):
             tuner.fit()
         status = "failed" if rules.failure else "finished"
     except BaseException:
@@ -310,7 +334,9 @@ def _run(project, options, space, trainable, reusable, run_dir, run_id, start, r
             # journal's bad lines too: they are trials that ended, not to be run again)
             if status == "finished" and len({r.trial_id for r in records}) + skipped.count < total:
                 status = "interrupted"
-            summary = _write(project, space, run_dir, run_id, status, start, now_iso(), total, records, rules.failure)
+            summary = _write(
+                project, space, run_dir, run_id, status, start, now_iso(), total, records, rules.failure, warm
+            )
         if started_ray:
             import ray
 
@@ -359,7 +385,7 @@ def _tuner(
             str(run_dir / RAY_DIR), trainable=wrapped, resume_unfinished=True, resume_errored=False
         )
     search, param_space, samples = build_search(
-        space, hpo, project.model_config["param"], options.search_points, hpo["seed"]
+        space, hpo, project.model_config["param"], options.search_points, hpo["seed"], options.warm_start
     )
     scheduler_name = hpo["scheduler"]
     tune_config = tune.TuneConfig(
@@ -427,6 +453,7 @@ def rewrite_summary(project: Project, run_dir: Path, status: str) -> dict:
         total,
         records,
         error,
+        previous.get("warm_start") or 0,
     )
 
 
@@ -460,7 +487,17 @@ def metric_fix(project: Project, reported: dict[str, Any]) -> str:
 
 
 def _write(
-    project, space, run_dir, run_id, status, start, end, total, records: list[TrialRecord], error: str | None = None
+    project,
+    space,
+    run_dir,
+    run_id,
+    status,
+    start,
+    end,
+    total,
+    records: list[TrialRecord],
+    error: str | None = None,
+    warm: int = 0,
 ) -> dict:
     hpo = project.hpo_config
     summary = summarize(
@@ -480,5 +517,7 @@ def _write(
     )
     if error:
         summary["error"] = error  # why the run failed
+    if warm:
+        summary["warm_start"] = warm  # earlier points the search learnt from before its first trial
     write_summary(run_dir, summary)
     return summary
