@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install hpogrid with every extra and the test tools into .venv/, then lint and run the tests.
-# Arguments are passed to pytest, e.g.  ./run_tests.sh -k search_space -x
+# Arguments are passed to pytest, e.g.  ./run_tests.sh -k search_space -x   (-n 0: no worker processes)
 set -euo pipefail
 cd "$(dirname "$0")"
 unset HPOGRID_BASE_PATH  # tests make their own
@@ -16,4 +16,6 @@ if ! "$server_venv/bin/python" -c "import mlflow.server, sys; sys.exit(mlflow.__
     python -m venv "$server_venv"
     "$server_venv/bin/pip" install -q "mlflow==$mlflow_version"
 fi
-python -m pytest "$@"
+# two workers: the tests wait on Ray, grid jobs and browsers more than they compute (one worker kept a 2-CPU
+# machine ~60% busy); `-n 0` runs them in this process
+python -m pytest -n 2 "$@"

@@ -45,7 +45,14 @@ EXTRAS = {
     ],
 }
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "ax" for req in reqs})
-EXTRAS["dev"] = ["pytest==9.0.3", "pytest-timeout==2.4.0", "hypothesis==6.155.2", "ruff==0.17.5", "psutil==7.2.2"]
+EXTRAS["dev"] = [
+    "pytest==9.0.3",
+    "pytest-timeout==2.4.0",
+    "pytest-xdist==3.8.0",
+    "hypothesis==6.155.2",
+    "ruff==0.17.5",
+    "psutil==7.2.2",
+]
 
 setup(
     name="hpogrid",

@@ -15,6 +15,11 @@ from hpogrid.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "example" / "scripts"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's workers get a terminal's COLUMNS=80 and LINES=24 though they have none: the tests of
+    # output to a log or pipe expect what a user's log gets (160 columns, hpogrid.local.console)
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
 
 
 @dataclass

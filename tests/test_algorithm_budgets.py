@@ -7,7 +7,7 @@ import pytest
 from hpogrid.catalog import ALGORITHMS
 from hpogrid.local.runner import RunOptions, run
 from hpogrid.results import Journal
-from tests.test_local_run import OBJECTIVE, SLOW, check_records, make_project
+from tests.test_local_run import OBJECTIVE, check_records, make_project
 
 BOWL = """
 def bowl(config, reporter):
@@ -83,7 +83,7 @@ def interrupting(config, reporter):
 )
 
 
-@pytest.mark.parametrize("algorithm", [a if a != "ax" else pytest.param(a, marks=SLOW) for a in sorted(ALGORITHMS)])
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
 def test_every_algorithm_resumes_its_search(ray_session, tmp_path, algorithm):
     """Ctrl-C in the middle of a search, then --resume: the searcher's checkpoint (Ray pickles it) is
     restored and the search ends with exactly num_trials trials, none lost or repeated. nevergrad's
