@@ -2,7 +2,17 @@
 
 from hpogrid._version import __version__
 
-__all__ = ["__version__", "report", "restore"]
+__all__ = ["Results", "__version__", "load_results", "optimize", "report", "restore", "run_project"]
+_API = {name: "hpogrid.api" for name in ("optimize", "run_project", "load_results")} | {"Results": "hpogrid.resultset"}
+
+
+def __getattr__(name: str):
+    """The Python API (hpogrid.api), imported on first use: `import hpogrid` stays light for the CLI and trials."""
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'hpogrid' has no attribute '{name}'")
 
 
 def report(metrics: dict | None = None, /, *, checkpoint=None, **more) -> None:

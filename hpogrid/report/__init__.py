@@ -7,11 +7,31 @@ inside the functions that use them.
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
 from hpogrid.report.collect import GridQuery, Trials
 
+
+class _CallablePackage(types.ModuleType):
+    """`hpogrid.report` is also the function trials call, ``hpogrid.report(loss=0.1)``; importing this
+    package makes the package that attribute of hpogrid (Python sets it), so the package calls the function.
+    (cloudpickle imports it in the trials' processes for a notebook objective that calls hpogrid.report.)"""
+
+    def __call__(self, metrics: dict | None = None, /, *, checkpoint=None, **more) -> None:
+        from hpogrid.local.trainable import report
+
+        report(metrics, checkpoint=checkpoint, **more)
+
+    def __reduce__(self):  # pickled as what it is, an importable module (pickle knows ModuleType, not this)
+        import importlib
+
+        return importlib.import_module, (self.__name__,)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
 SOURCES = ("local", "grid")
 FORMATS = ("csv", "json", "summary", "html", "pcp", "mlflow")
 # the plots of the HTML report, each also alone with `--plot NAME` (hpogrid/report/html.py draws them)

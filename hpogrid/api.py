@@ -1,0 +1,243 @@
+"""hpogrid from Python: ``optimize``, ``run_project`` and ``load_results``, each returning Results.
+
+The same engine as the CLI: optimize makes (or updates) a project from its arguments and runs it with
+the local_run runner; its runs are in the project like any other, so `hpogrid report NAME`,
+`hpogrid local_run NAME --resume` and `hpogrid run NAME` work on them too.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hpogrid.errors import ExistsError, HpogridError
+from hpogrid.resultset import Results
+
+# keyword arguments of optimize() known from Ray Tune and HPO modules -> hpo_config fields
+HPO_ALIASES = {
+    "resources": "resource",
+    "resources_per_trial": "resource",
+    "max_concurrent_trials": "max_concurrent",
+    "n_trials": "num_trials",
+    "search_alg": "algorithm",
+}
+
+
+def _say(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr)
+
+
+def hpo_config(options: dict[str, Any]) -> dict:
+    """optimize()'s hpo keyword arguments as a checked hpo_config (errors name the field)."""
+    from hpogrid.configs.store import CONFIG_TYPES
+
+    config: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, value in options.items():
+        field = HPO_ALIASES.get(key, key)
+        if field in config:
+            raise HpogridError(f"optimize: {given[field]} and {key} are the same setting; give one of them")
+        config[field], given[field] = value, key
+    return CONFIG_TYPES["hpo_config"].validate(config)
+
+
+def search_space(space: Any) -> dict:
+    """A search space given as a dict (hpogrid's form, the short form, or both) or a saved name/JSON file."""
+    from hpogrid.project import resolve_config
+    from hpogrid.space.shortform import expand
+
+    if isinstance(space, (str, Path)):
+        return resolve_config("search_space", str(space))[0]
+    if not isinstance(space, dict):
+        raise HpogridError(
+            f"search_space: got {type(space).__name__}; give a dict, a saved search space's name or a JSON file"
+        )
+    return expand(space)
+
+
+def optimize(
+    objective: Any,
+    space: Any,
+    *,
+    name: str | None = None,
+    model_param: dict | None = None,
+    resume: bool = False,
+    address: str | None = None,
+    search_points: Sequence[dict] = (),
+    warm_start: bool | str = False,
+    retries: int = 0,
+    quiet: bool = False,
+    verbose: bool = False,
+    **hpo: Any,
+) -> Results:
+    """Search the space for the objective's best configuration; the trials run on Ray as with `local_run`.
+
+    objective: a function ``f(config)`` (reporting with ``hpogrid.report(loss=...)``) or ``f(config,
+    reporter)``, a ``ray.tune.Trainable`` class, defined anywhere (a notebook too); or ``"SCRIPT.py:NAME"``.
+    space: hpogrid's search space, or the short form ``{"lr": {"type": "loguniform", "low": 1e-5,
+    "high": 1e-2}}`` (types uniform, loguniform, quniform, qloguniform, randint, choice, grid_search,
+    normal, fixed); or a saved search space's name or a JSON file.
+    name: the project the runs go to (default: the objective's name); made, or updated to these settings
+    (its earlier runs stay, the old settings are kept as a backup).
+    model_param: fixed values every trial's config gets (model_config.param).
+    hpo: hpo_config fields: num_trials, metric, mode, algorithm, scheduler, max_concurrent, resource (or
+    resources, e.g. {"cpu": 1, "gpu": 0.5}), stop, seed, trial_timeout, scheduler_param, algorithm_param,
+    extra_metrics.
+    resume: continue the project's last interrupted run (the other settings are the project's).
+    warm_start: True, or comma-separated run ids / task ids: learn from the project's earlier trials.
+    Returns the Results of this run.
+    """
+    from hpogrid.configs.store import check_name
+    from hpogrid.objective import default_name
+
+    name = check_name(name or default_name(objective), "project")
+    if resume:
+        if hpo or model_param:
+            raise HpogridError("optimize: resume=True continues the project as it is; give no other settings")
+        return run_project(name, resume=True, address=address, retries=retries, quiet=quiet, verbose=verbose)
+    _make_project(name, objective, space, hpo_config(hpo), model_param or {}, quiet)
+    return run_project(
+        name, address=address, search_points=search_points, warm_start=warm_start, retries=retries,
+        quiet=quiet, verbose=verbose,
+    )  # fmt: skip
+
+
+def _make_project(name: str, objective: Any, space: Any, hpo: dict, model_param: dict, quiet: bool) -> None:
+    from hpogrid.objective import parse_reference, write_scripts
+    from hpogrid.project import ProjectStore
+
+    store = ProjectStore()
+    space = search_space(space)
+    with tempfile.TemporaryDirectory(prefix="hpogrid-objective-") as scratch:
+        if isinstance(objective, str):
+            scripts_path, model = parse_reference(objective)
+            script = scripts_path.name
+        else:
+            scripts_path = Path(scratch) / "scripts"
+            script, model = write_scripts(objective, scripts_path)
+        refs = {
+            "hpo_config": hpo,
+            "search_space": space,
+            "model_config": {"script": script, "model": model, "param": model_param},
+        }
+        try:
+            store.create(name, refs, scripts_path)
+        except ExistsError:
+            _project, backup = store.update(name, refs, scripts_path)
+            if not quiet:
+                _say(f"hpogrid: project '{name}' updated to these settings (the old ones are in {backup})")
+
+
+def run_project(
+    name: str,
+    *,
+    resume: bool = False,
+    address: str | None = None,
+    search_points: Sequence[dict] = (),
+    warm_start: bool | str = False,
+    retries: int = 0,
+    quiet: bool = False,
+    verbose: bool = False,
+) -> Results:
+    """Run a project's search as `hpogrid local_run NAME` does; returns the Results of this run (its
+    status says whether it finished; an interrupted one continues with resume=True)."""
+    from hpogrid.local.runner import RunOptions, run
+    from hpogrid.project import ProjectStore
+    from hpogrid.space.model import SearchSpace
+
+    project = ProjectStore().load(name)
+    space = SearchSpace.parse(project.search_space)
+    points = [space.check_point(p, f"search_points[{i}]") for i, p in enumerate(search_points)]
+    if resume and (points or warm_start):
+        raise HpogridError("run_project: resume=True continues the last run; no search_points or warm_start with it")
+    warm = _warm_points(project, warm_start)
+    options = RunOptions(
+        resume=resume, address=address, search_points=points, warm_start=warm, retries=retries,
+        quiet=quiet, verbose=verbose,
+    )  # fmt: skip
+    result = run(project, options)
+    summary = dict(result.summary, run_dir=str(result.run_dir))
+    if summary["status"] == "failed":
+        raise HpogridError(f"run_project: {summary['error']}")
+    if summary["status"] != "finished" and not quiet:
+        _say(f"hpogrid: run {summary['run_id']} {summary['status']}; continue it with resume=True")
+    trials = project_trials(project)
+    for record in result.records:
+        record.source = {"kind": "local", "run": result.run_dir.name, **(record.source or {})}
+    trials.add(result.records)
+    return Results(trials, summary=summary, model_param=project.model_config["param"])
+
+
+def _warm_points(project, warm_start: bool | str) -> list:
+    if not warm_start:
+        return []
+    from hpogrid.warmstart import algorithm_problem, gather
+
+    problem = algorithm_problem(project.hpo_config["algorithm"])
+    if problem:
+        raise HpogridError(f"warm_start: {problem}")
+    warm = gather(project, warm_start.split(",") if isinstance(warm_start, str) else [""])
+    for warning in warm.warnings:
+        _say(f"Warning: {warning}")
+    _say(warm.describe())
+    return warm.points
+
+
+def project_trials(project):
+    """An empty Trials of the project's metric, mode and hyperparameters."""
+    from hpogrid.report.collect import Trials
+    from hpogrid.space.model import SearchSpace
+
+    hpo = project.hpo_config
+    space = SearchSpace.parse(project.search_space)
+    return Trials(
+        metric=hpo["metric"],
+        mode=hpo["mode"],
+        hyperparameters=[d.name for d in space.searched],
+        extra_metrics=list(hpo.get("extra_metrics") or []),
+        project=project.name,
+        methods={d.name: d.method for d in space.searched},
+    )
+
+
+def load_results(target: str | Path, *, grid: bool = True, mode: str | None = None) -> Results:
+    """The Results of a project (its local runs, and its grid and iDDS tasks unless grid=False: these need
+    the grid extra and a PanDA token), a run folder, or a results file (summary.json, trials.jsonl,
+    userJobMetadata.json, `hpogrid tasks show --metadata` output); as `hpogrid report TARGET` reads them."""
+    from hpogrid.project import ProjectStore
+    from hpogrid.report import SOURCES, collect_project
+    from hpogrid.report.collect import GridQuery, read_file
+
+    store = ProjectStore()
+    text = str(target)
+    if not isinstance(target, Path) and _is_project(store, text):
+        project = store.load(text)
+        sources = SOURCES if grid else ("local",)
+        trials = collect_project(project, GridQuery(days=None), sources)
+        if mode:
+            trials.mode = mode
+        return Results(trials, model_param=project.model_config["param"])
+    path = Path(text).expanduser()
+    if not path.exists():
+        from hpogrid.errors import did_you_mean
+
+        close = did_you_mean(text, store.names()) if "/" not in text else ""
+        raise HpogridError(f"load_results: no project, run folder or results file named '{text}'{close}")
+    trials = read_file(path, mode)
+    summary = {}
+    if path.is_dir():
+        from hpogrid.results import read_summary
+
+        summary = dict(read_summary(path) or {}, run_dir=str(path))
+    return Results(trials, summary=summary, title=f"hpogrid report: {trials.project or path.name}")
+
+
+def _is_project(store, name: str) -> bool:
+    try:
+        return store.exists(name)
+    except HpogridError:  # not a valid project name: a path
+        return False

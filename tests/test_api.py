@@ -1,0 +1,241 @@
+"""hpogrid from Python (issue 14): optimize, run_project, load_results and Results, on real Ray runs.
+The objectives are defined in this module, as a notebook defines them: they reach the trials' processes
+pickled by value."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+from ray import tune
+
+import hpogrid
+from hpogrid.errors import HpogridError, ValidationError
+from tests.conftest import run_cli
+
+SHORT_SPACE = {
+    "x": {"type": "uniform", "low": -2.0, "high": 2.0},
+    "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1},
+    "layers": {"type": "randint", "low": 1, "high": 4},  # 1, 2 or 3: Ray Tune's high is excluded
+    "optimizer": {"kind": {"type": "choice", "values": ["adam", "sgd"]}},  # nested: config["optimizer"]["kind"]
+}
+OFFSET = 0.25  # a module global the objective uses: pickled with it
+
+
+def quadratic(config):
+    """A notebook-style objective: a function of the config, reporting with hpogrid.report."""
+    penalty = 0.0 if config["optimizer"]["kind"] == "adam" else 0.5
+    loss = (config["x"] - OFFSET) ** 2 + math.log10(config["lr"]) ** 2 / 100 + 0.01 * config["layers"] + penalty
+    hpogrid.report(loss=loss, accuracy=1.0 / (1.0 + loss))
+
+
+class Steps(tune.Trainable):
+    """A Trainable class defined here: several iterations, its loss falling with the steps."""
+
+    def setup(self, config):
+        self.x, self.steps = config["x"], 0
+
+    def step(self):
+        self.steps += 1
+        return {"loss": (self.x - OFFSET) ** 2 + 1.0 / self.steps, "worker": os.getpid()}
+
+
+def test_optimize_a_function_defined_here_with_the_short_form_space(ray_session, base):
+    """A 30-trial search at max_concurrent 2 over int, log, categorical and nested hyperparameters: Results
+    holds every trial, best first, the same as `hpogrid report` finds in the project optimize made."""
+    results = hpogrid.optimize(
+        quadratic, SHORT_SPACE, num_trials=30, max_concurrent=2, algorithm="optuna", seed=7,
+        extra_metrics=["accuracy"], model_param={"epochs": 3}, quiet=True,
+    )  # fmt: skip
+    assert results.status == "finished" and len(results) == 30
+    values = [r.value for r in results.records]
+    assert values == sorted(values) and results.best_value == min(values)
+    best = results.best_config
+    assert -2 <= best["x"] <= 2 and 1e-4 <= best["lr"] <= 1e-1 and best["layers"] in (1, 2, 3)
+    assert best["optimizer"]["kind"] in ("adam", "sgd") and "epochs" not in best
+    assert {r.config["layers"] for r in results.records} <= {1, 2, 3}
+    assert results.best_trial.trial_id == results.records[0].trial_id
+
+    top = results.top(5)
+    assert list(top["loss"]) == values[:5] and "optimizer.kind" in top.columns and "accuracy" in top.columns
+    assert len(results.to_dataframe()) == 30
+    analysis = results.analyze()
+    assert analysis["best"]["value"] == results.best_value and analysis["trials"] == 30
+    assert {item["parameter"] for item in analysis["importance"]} == {"x", "lr", "layers", "optimizer.kind"}
+    assert results.best_model_config() == {"epochs": 3, **best}
+    assert results.best_model_config({"model": {"depth": 8}}) == {"model": {"depth": 8}, **best}
+
+    # the project optimize made is an ordinary project: the CLI reports the same trials
+    shown = run_cli("report", "quadratic", "--json")
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.stdout)
+    assert [row["loss"] for row in rows] == values
+    project = json.loads((base / "projects/quadratic/project.json").read_text())
+    assert project["configs"]["search_space"]["layers"] == {"method": "uniformint", "dimension": {"low": 1, "high": 3}}
+
+
+def test_results_plots_and_report_files(ray_session, tmp_path):
+    """plot.<name>() gives a plotly figure for every plot of the HTML report; save_report writes its files."""
+    import plotly.graph_objects as go
+
+    space = {
+        "x": {"type": "uniform", "low": -2.0, "high": 2.0},
+        "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1},
+    }
+    results = hpogrid.optimize(
+        Steps,
+        space,
+        name="steps",
+        num_trials=8,
+        max_concurrent=2,
+        stop={"training_iteration": 3},
+        scheduler="fifo",
+        seed=1,
+        quiet=True,
+    )
+    assert len(results) == 8 and all(r.iterations == 3 for r in results.records)
+    for name in results.plot.names():
+        figure = getattr(results.plot, name)()
+        assert isinstance(figure, go.Figure) and figure.data, name
+    assert results.plot.optimization_history().to_dict()["data"] == results.plot.history().to_dict()["data"]
+    history = results.plot.history()
+    assert sorted(min(t.y) for t in history.data if t.y is not None)[0] == pytest.approx(results.best_value)
+    with pytest.raises(AttributeError, match="no plot named 'histroy' \\(did you mean 'history'\\?\\)"):
+        results.plot.histroy()
+
+    written = results.save_report(tmp_path / "report")
+    assert sorted(p.name for p in written) == ["steps.csv", "steps.html", "steps.json", "steps_summary.json"]
+    summary = json.loads((tmp_path / "report/steps_summary.json").read_text())
+    assert summary["best"]["value"] == results.best_value
+    assert "<Results: 8 trials" in repr(results) and "<table" in results._repr_html_()
+
+
+def test_a_trainable_class_reuses_its_process_at_max_concurrent_1(ray_session):
+    """A class defined in a test module, pickled by value, run with one trial at a time (one actor)."""
+    results = hpogrid.optimize(
+        Steps, {"x": {"type": "uniform", "low": 0, "high": 1}}, name="steps1", num_trials=5, max_concurrent=1,
+        stop={"training_iteration": 2}, scheduler="fifo", seed=3, quiet=True,
+    )  # fmt: skip
+    assert len(results) == 5 and {r.status for r in results.records} == {"terminated"}
+    assert len({r.last_result["worker"] for r in results.records}) == 1  # one process ran them all
+
+
+def test_run_project_and_load_results_see_the_same_trials(ray_session, tmp_path):
+    """optimize again with other settings: the project is updated, its earlier run kept; run_project runs it
+    as local_run; load_results reads the project (every run), a run folder and a results file alike."""
+    space = {"x": {"type": "uniform", "low": -2.0, "high": 2.0}}
+
+    def bowl(config):
+        hpogrid.report(loss=(config["x"] - OFFSET) ** 2)
+
+    first = hpogrid.optimize(bowl, space, num_trials=4, max_concurrent=2, seed=1, quiet=True)
+    second = hpogrid.optimize(bowl, space, num_trials=3, max_concurrent=1, seed=2, quiet=True)
+    third = hpogrid.run_project("bowl", quiet=True)
+    assert (len(first), len(second), len(third)) == (4, 3, 3)
+    assert first.run_dir != second.run_dir != third.run_dir
+
+    everything = hpogrid.load_results("bowl")
+    assert len(everything) == 10 and everything.best_value == min(r.best_value for r in (first, second, third))
+    one_run = hpogrid.load_results(second.run_dir)
+    assert [r.trial_id for r in one_run.records] == [r.trial_id for r in second.records]
+    assert one_run.status == "finished" and one_run.best_config == second.best_config
+    from_file = hpogrid.load_results(second.run_dir / "summary.json")
+    assert from_file.best_value == second.best_value
+    with pytest.raises(HpogridError, match="no project, run folder or results file named 'bwol' \\(did you mean"):
+        hpogrid.load_results("bwol")
+
+
+def test_an_objective_named_in_a_script(ray_session, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("import hpogrid\n\ndef train(config):\n    hpogrid.report(loss=abs(config['x']))\n")
+    results = hpogrid.optimize(
+        f"{script}:train", {"x": {"type": "uniform", "low": -1, "high": 1}}, num_trials=3, seed=1, quiet=True
+    )
+    assert results.trials.project == "train" and len(results) == 3
+    assert results.best_value == min(abs(r.config["x"]) for r in results.records)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (dict(num_trial=5), "hpo_config.num_trial: unknown field (did you mean 'num_trials'?)"),
+        (dict(max_concurrent=0), "hpo_config.max_concurrent"),
+        (dict(resources={"cpu": 1}, resource={"cpu": 1}), "optimize: resources and resource are the same setting"),
+        (dict(space={"x": {"type": "unifrom", "low": 0, "high": 1}}), "search_space.x.type: unknown type 'unifrom'"),
+        (dict(space={"x": {"type": "choice", "value": [1]}}), "search_space.x.value: is not a key of type 'choice'"),
+        (dict(space={"x": {"type": "randint", "low": 0, "high": 2.5}}), "search_space.x.high: must be an integer"),
+        (dict(objective="train.py"), "objective: 'train.py' is not SCRIPT.py:NAME"),
+        (dict(objective=42), "objective: got int"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_runs(base, call, message):
+    arguments = {"objective": quadratic, "space": SHORT_SPACE, **call}
+    with pytest.raises(HpogridError) as caught:
+        hpogrid.optimize(arguments.pop("objective"), arguments.pop("space"), quiet=True, **arguments)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert not (base / "projects").exists() or not any((base / "projects").iterdir())
+
+
+def test_short_form_types_translate_with_ray_tunes_meaning():
+    from hpogrid.space.model import SearchSpace
+    from hpogrid.space.shortform import expand
+
+    space = expand(
+        {
+            "a": {"type": "quniform", "low": 0, "high": 10, "q": 2},
+            "b": {"type": "grid_search", "values": [1, 2]},
+            "c": {"type": "normal", "mean": 0, "sd": 1},
+            "d": {"method": "uniform", "dimension": {"low": 0, "high": 1}},  # hpogrid's own form, kept
+            "e": {"type": "fixed", "value": {"deep": [1]}},
+            "f": {"type": {"type": "choice", "values": ["x"]}},  # a hyperparameter named "type", nested
+        }
+    )
+    assert space["a"] == {"method": "quniform", "dimension": {"low": 0, "high": 10, "q": 2}}
+    assert space["b"] == {"method": "categorical", "dimension": {"categories": [1, 2], "grid_search": 1}}
+    assert space["c"] == {"method": "normal", "dimension": {"mu": 0, "sigma": 1}}
+    assert space["f"] == {"type": {"method": "categorical", "dimension": {"categories": ["x"]}}}
+    assert {d.name for d in SearchSpace.parse(space).searched} == {"a", "b", "c", "d", "f.type"}
+
+
+def test_parameter_mapping_places_and_refusals():
+    from hpogrid.mapping import apply, check
+
+    base = {"optimizer": {"name": "adam", "learning_rate": 0.1}, "model": {"layers": {"hidden": 8}}, "depth": 3}
+    mapping = {"lr": "optimizer.learning_rate", "hidden": "model.layers.hidden"}
+    assert check(mapping, ["lr", "hidden", "x"], base) == mapping
+    assert apply(json.loads(json.dumps(base)), {"lr": 0.01, "hidden": 64, "x": 1}, mapping) == {
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "model": {"layers": {"hidden": 64}},
+        "depth": 3,
+        "x": 1,
+    }
+    refused = {
+        "param_mapping.lrr: is not a hyperparameter of the search space (did you mean 'lr'?)": {"lrr": "a.b"},
+        "param_mapping.lr: target must be a dotted path": {"lr": "a..b"},
+        "param_mapping.lr: target 'depth.lr' goes inside 'depth', which is 3": {"lr": "depth.lr"},
+        "param_mapping.lr: target 'x.lr' is also where 'x' goes": {"lr": "x.lr"},
+        "param_mapping.hidden: target 'lr' is also where 'lr' goes": {"hidden": "lr"},
+    }
+    for message, bad in refused.items():
+        with pytest.raises(ValidationError) as caught:
+            check(bad, ["lr", "hidden", "x"], base)
+        assert message in str(caught.value)
+
+
+def test_hpogrid_report_stays_callable_once_the_report_package_is_imported(monkeypatch):
+    """Importing hpogrid.report (the package) makes it the attribute hpogrid.report; trials still call it
+    (cloudpickle imports it where a notebook objective that calls hpogrid.report runs)."""
+    import importlib
+    import pickle
+
+    import hpogrid.report.collect  # noqa: F401
+    from hpogrid.local import trainable
+
+    assert callable(hpogrid.report) and hpogrid.report is importlib.import_module("hpogrid.report")
+    sent = []
+    monkeypatch.setattr(trainable, "report", lambda metrics, checkpoint=None, **more: sent.append((metrics, more)))
+    hpogrid.report(loss=1.5)
+    assert sent == [(None, {"loss": 1.5})]
+    assert pickle.loads(pickle.dumps(hpogrid.report)) is hpogrid.report
