@@ -65,6 +65,7 @@ def optimize(
     *,
     name: str | None = None,
     model_param: dict | None = None,
+    param_mapping: dict[str, str] | None = None,
     resume: bool = False,
     address: str | None = None,
     search_points: Sequence[dict] = (),
@@ -84,6 +85,8 @@ def optimize(
     name: the project the runs go to (default: the objective's name); made, or updated to these settings
     (its earlier runs stay, the old settings are kept as a backup).
     model_param: fixed values every trial's config gets (model_config.param).
+    param_mapping: {hyperparameter: "dotted.target"}: where each goes in the config the objective receives
+    (model_config.param_mapping), e.g. {"lr": "optimizer.learning_rate"}; checked before the run.
     hpo: hpo_config fields: num_trials, metric, mode, algorithm, scheduler, max_concurrent, resource (or
     resources, e.g. {"cpu": 1, "gpu": 0.5}), stop, seed, trial_timeout, scheduler_param, algorithm_param,
     extra_metrics.
@@ -96,17 +99,18 @@ def optimize(
 
     name = check_name(name or default_name(objective), "project")
     if resume:
-        if hpo or model_param:
+        if hpo or model_param or param_mapping:
             raise HpogridError("optimize: resume=True continues the project as it is; give no other settings")
         return run_project(name, resume=True, address=address, retries=retries, quiet=quiet, verbose=verbose)
-    _make_project(name, objective, space, hpo_config(hpo), model_param or {}, quiet)
+    model = {"param": model_param or {}, "param_mapping": param_mapping or {}}
+    _make_project(name, objective, space, hpo_config(hpo), model, quiet)
     return run_project(
         name, address=address, search_points=search_points, warm_start=warm_start, retries=retries,
         quiet=quiet, verbose=verbose,
     )  # fmt: skip
 
 
-def _make_project(name: str, objective: Any, space: Any, hpo: dict, model_param: dict, quiet: bool) -> None:
+def _make_project(name: str, objective: Any, space: Any, hpo: dict, model: dict, quiet: bool) -> None:
     from hpogrid.objective import parse_reference, write_scripts
     from hpogrid.project import ProjectStore
 
@@ -114,15 +118,15 @@ def _make_project(name: str, objective: Any, space: Any, hpo: dict, model_param:
     space = search_space(space)
     with tempfile.TemporaryDirectory(prefix="hpogrid-objective-") as scratch:
         if isinstance(objective, str):
-            scripts_path, model = parse_reference(objective)
+            scripts_path, model_name = parse_reference(objective)
             script = scripts_path.name
         else:
             scripts_path = Path(scratch) / "scripts"
-            script, model = write_scripts(objective, scripts_path)
+            script, model_name = write_scripts(objective, scripts_path)
         refs = {
             "hpo_config": hpo,
             "search_space": space,
-            "model_config": {"script": script, "model": model, "param": model_param},
+            "model_config": {"script": script, "model": model_name, **model},
         }
         try:
             store.create(name, refs, scripts_path)
@@ -169,7 +173,7 @@ def run_project(
     for record in result.records:
         record.source = {"kind": "local", "run": result.run_dir.name, **(record.source or {})}
     trials.add(result.records)
-    return Results(trials, summary=summary, model_param=project.model_config["param"])
+    return Results(trials, summary=summary, **_model_of(project))
 
 
 def _warm_points(project, warm_start: bool | str) -> list:
@@ -220,7 +224,7 @@ def load_results(target: str | Path, *, grid: bool = True, mode: str | None = No
         trials = collect_project(project, GridQuery(days=None), sources)
         if mode:
             trials.mode = mode
-        return Results(trials, model_param=project.model_config["param"])
+        return Results(trials, **_model_of(project))
     path = Path(text).expanduser()
     if not path.exists():
         from hpogrid.errors import did_you_mean
@@ -234,6 +238,12 @@ def load_results(target: str | Path, *, grid: bool = True, mode: str | None = No
 
         summary = dict(read_summary(path) or {}, run_dir=str(path))
     return Results(trials, summary=summary, title=f"hpogrid report: {trials.project or path.name}")
+
+
+def _model_of(project) -> dict:
+    """What Results.best_model_config needs of the project: its fixed parameters and mapping."""
+    model = project.model_config
+    return {"model_param": model["param"], "param_mapping": model.get("param_mapping") or {}}
 
 
 def _is_project(store, name: str) -> bool:

@@ -114,6 +114,12 @@ def check_consistency(configs: dict[str, dict], scripts_dir: Path) -> None:
         check_ax_constraints(space, hpo)
     if hpo["algorithm"] == "nevergrad":
         _check_nevergrad(hpo["algorithm_param"], space)
+    if model.get("param_mapping"):
+        from hpogrid.mapping import check as check_mapping
+
+        check_mapping(
+            model["param_mapping"], [d.name for d in space.dimensions], model["param"], "model_config.param_mapping"
+        )
     definition = find_model(script, model["model"])
     top_level = {d.path[0] for d in space.dimensions}
     clash = sorted(top_level & set(model["param"]))

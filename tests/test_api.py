@@ -15,6 +15,13 @@ import hpogrid
 from hpogrid.errors import HpogridError, ValidationError
 from tests.conftest import run_cli
 
+
+def cli(*args: str) -> str:
+    result = run_cli(*args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 SHORT_SPACE = {
     "x": {"type": "uniform", "low": -2.0, "high": 2.0},
     "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1},
@@ -239,3 +246,123 @@ def test_hpogrid_report_stays_callable_once_the_report_package_is_imported(monke
     hpogrid.report(loss=1.5)
     assert sent == [(None, {"loss": 1.5})]
     assert pickle.loads(pickle.dumps(hpogrid.report)) is hpogrid.report
+
+
+class Nested(tune.Trainable):
+    """A class that reads its usual three-level config."""
+
+    def setup(self, config):
+        self.lr = config["training"]["optimizer"]["learning_rate"]
+        self.width = config["model"]["layers"]["hidden"]["width"]
+        self.seen = config
+
+    def step(self):
+        return {"loss": abs(math.log10(self.lr) + 2) + self.width / 100, "seen": json.dumps(self.seen, sort_keys=True)}
+
+
+def test_parameter_mapping_gives_the_objective_its_nested_config(ray_session):
+    """param_mapping puts the flat hyperparameters into a three-level model config (merged with the fixed
+    parameters); the records, the report and best_config keep the search space's names;
+    best_model_config merges the best values through the same mapping."""
+    base = {"training": {"optimizer": {"name": "adam", "learning_rate": 0.1}, "epochs": 2}, "model": {"depth": 3}}
+    mapping = {"lr": "training.optimizer.learning_rate", "width": "model.layers.hidden.width"}
+    space = {"lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1}, "width": {"type": "choice", "values": [8, 64]}}
+    results = hpogrid.optimize(
+        Nested, space, num_trials=6, max_concurrent=2, stop={"training_iteration": 1}, seed=5, model_param=base,
+        param_mapping=mapping, quiet=True,
+    )  # fmt: skip
+    assert len(results) == 6 and {r.status for r in results.records} == {"terminated"}
+    for record in results.records:
+        seen = json.loads(record.last_result["seen"])
+        assert seen == {
+            "training": {
+                "optimizer": {"name": "adam", "learning_rate": record.config["lr"]},
+                "epochs": 2,
+            },
+            "model": {"depth": 3, "layers": {"hidden": {"width": record.config["width"]}}},
+        }
+    best = results.best_config
+    assert set(best) == {"lr", "width"}
+    assert results.best_model_config() == {
+        "training": {"optimizer": {"name": "adam", "learning_rate": best["lr"]}, "epochs": 2},
+        "model": {"depth": 3, "layers": {"hidden": {"width": best["width"]}}},
+    }
+    with pytest.raises(ValidationError, match="model_config.param_mapping.lr: target 'model.depth.lr' goes inside"):
+        hpogrid.optimize(
+            Nested, space, name="bad", model_param=base, param_mapping={"lr": "model.depth.lr"}, quiet=True
+        )
+
+
+def test_parameter_mapping_of_a_function_and_in_a_project_made_by_the_cli(ray_session, tmp_path):
+    """model_config.param_mapping is a field of model_config: `hpogrid model_config create --param_mapping`
+    and `local_run` give a function objective its nested config."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import hpogrid\n\ndef train(config):\n"
+        "    hpogrid.report(loss=config['opt']['lr'] + len(config), keys=','.join(sorted(config)))\n"
+    )
+    cli("model_config", "create", "m", "--script", "train.py", "--model", "train",
+                "--param", '{"opt": {"momentum": 0.9}}', "--param_mapping", '{"lr": "opt.lr"}')  # fmt: skip
+    cli("hpo_config", "create", "h", "--num_trials", "3", "--max_concurrent", "1", "--extra_metrics", "keys")
+    cli("search_space", "create", "s", '{"lr": {"method": "uniform", "dimension": {"low": 0, "high": 1}}}')
+    cli("project", "create", "p", "--scripts_path", str(script), "--hpo_config", "h", "--model_config", "m",
+                "--search_space", "s")  # fmt: skip
+    cli("local_run", "p", "-q")
+    results = hpogrid.load_results("p", grid=False)
+    assert len(results) == 3
+    for record in results.records:
+        assert record.extra["keys"] == "opt" and record.value == pytest.approx(record.config["lr"] + 1)
+
+
+INTERRUPTED = """
+import json, sys, time
+import hpogrid
+
+def slow(config):
+    time.sleep(1.0)
+    hpogrid.report(loss=config["x"])
+
+space = {"x": {"type": "uniform", "low": 0, "high": 1}}
+results = hpogrid.optimize(slow, space, num_trials=12, max_concurrent=1, seed=1)
+print(json.dumps({"status": results.status, "trials": len(results)}), flush=True)
+again = hpogrid.optimize(slow, space, resume=True, quiet=True)
+print(json.dumps({"status": again.status, "trials": len(again), "same": again.run_dir == results.run_dir}))
+"""
+
+
+def test_ctrl_c_returns_the_trials_so_far_and_resume_continues(tmp_path, base):
+    """A notebook's interrupt (SIGINT) ends the run: optimize returns its trials, status 'interrupted', and
+    says how to continue; optimize(..., resume=True) runs the rest in the same run folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import subprocess_env
+
+    script = tmp_path / "notebook.py"
+    script.write_text(INTERRUPTED)
+    process = subprocess.Popen(
+        [sys.executable, str(script)], env=subprocess_env(base), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        journal = None
+        while time.time() < deadline and process.poll() is None:
+            found = list((base / "projects/slow/runs").glob("*/trials.jsonl")) if (base / "projects").exists() else []
+            journal = found[0] if found else None
+            if journal and len(journal.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.2)
+        assert journal is not None, "no trial finished in time"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert len(lines) == 2, (out, err[-2000:])
+    assert lines[0]["status"] == "interrupted" and 3 <= lines[0]["trials"] < 12
+    assert "continue it with resume=True" in err
+    assert lines[1] == {"status": "finished", "trials": 12, "same": True}

@@ -25,6 +25,13 @@ def _model_problem(model: str) -> str | None:
     return None
 
 
+def _mapping_problem(mapping: dict) -> str | None:
+    for name, target in mapping.items():
+        if not isinstance(target, str) or not all(target.split(".")):
+            return f"'{name}' must map to a dotted path like 'optimizer.learning_rate'"
+    return None
+
+
 FIELDS = (
     Field(
         "script",
@@ -49,6 +56,15 @@ FIELDS = (
         default={},
         metavar="JSON",
         example='{"epochs": 10}',
+    ),
+    Field(
+        "param_mapping",
+        "object",
+        "where hyperparameters go in the trial's config: NAME -> dotted path (optional)",
+        default={},
+        check=_mapping_problem,
+        metavar="JSON",
+        example='{"lr": "optimizer.learning_rate"}',
     ),
 )
 

@@ -253,7 +253,8 @@ def run(project: Project, options: RunOptions) -> RunResult:
         "HPOGRID_WORK_DIR": os.environ.get("HPOGRID_WORK_DIR", os.getcwd()),
         "HPOGRID_DATA_DIR": os.environ.get("HPOGRID_DATA_DIR", os.environ.get("HPOGRID_WORK_DIR", os.getcwd())),
     }
-    locator = ModelLocator(str(project.scripts_dir), model["script"], model["model"])
+    mapping = tuple((model.get("param_mapping") or {}).items())
+    locator = ModelLocator(str(project.scripts_dir), model["script"], model["model"], mapping)
     # import errors surface here, before a run dir or Ray exists; the wrapper keeps `env` (the
     # same dict), so the run dir added below reaches the trials
     trainable, reusable = make_trainable(locator, env)

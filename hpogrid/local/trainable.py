@@ -48,6 +48,7 @@ class ModelLocator:
     scripts_dir: str
     script: str
     name: str
+    mapping: tuple[tuple[str, str], ...] = ()  # model_config.param_mapping: (hyperparameter, target) pairs
 
     def load(self) -> Any:
         module = import_script(Path(self.scripts_dir), self.script)
@@ -258,6 +259,7 @@ def make_trainable(locator: ModelLocator, env: dict[str, str]) -> tuple[Any, boo
         os.environ.update(env)
         with output_to_trial_log():
             function = locator.load()
+            config = remap(config, locator.mapping)
             if takes_reporter:
                 function(config, reporter)
             else:
@@ -277,20 +279,45 @@ def user_trainable(locator: ModelLocator, env: dict[str, str]) -> type:
 
         def setup(self, config):
             os.environ.update(env)
-            self.__class__ = adapt_class(locator.load(), env)
+            self.__class__ = adapt_class(locator.load(), env, locator.mapping)
             return self.setup(config)
 
     UserTrainable.__name__ = UserTrainable.__qualname__ = locator.name
     return UserTrainable
 
 
-def adapt_class(cls: type, env: dict[str, str]) -> type:
+def remap(config: dict, mapping: tuple[tuple[str, str], ...]) -> dict:
+    """The config as the model receives it: each mapped hyperparameter moved from its own (dotted) place to
+    its target (hpogrid.mapping); Ray and the records keep the search space's names."""
+    if not mapping:
+        return config
+    from hpogrid.mapping import apply
+
+    config, values = copy.deepcopy(config), {}
+    for name, _target in mapping:
+        if name in config:
+            values[name] = config.pop(name)
+            continue
+        keys, parents, node = name.split("."), [], config
+        for key in keys[:-1]:
+            parents.append((node, key))
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and keys[-1] in node:
+            values[name] = node.pop(keys[-1])
+            for parent, key in reversed(parents):  # the objects left empty go too
+                if parent[key]:
+                    break
+                del parent[key]
+    return apply(config, values, dict(mapping))
+
+
+def adapt_class(cls: type, env: dict[str, str], mapping: tuple[tuple[str, str], ...] = ()) -> type:
     """A subclass of the user's class that sets the environment, sends the trial's output to its log,
     maps the old underscore API onto the current one and lets Ray reuse the actor for a next trial:
     its reset_config() calls the user's, if any and it returns True; else it ends the last trial
     (cleanup), drops the attributes the user's setup made and runs setup with the new config. It never
     returns False: Ray 2.60 fails the trial of a reset that does, and its run then waits forever."""
-    cached = _ADAPTED.get(cls)
+    cached = _ADAPTED.get((cls, mapping))
     if cached is not None:
         return cached
     own = {name for klass in cls.__mro__ if klass.__module__ != "ray.tune.trainable.trainable" for name in vars(klass)}
@@ -311,13 +338,13 @@ def adapt_class(cls: type, env: dict[str, str]) -> type:
         if "_hpogrid_own_attributes" not in vars(self):  # the first setup: Ray's attributes, and ours
             self._hpogrid_own_attributes = frozenset(vars(self)) | ray_attributes() | {"_hpogrid_own_attributes"}
         with output_to_trial_log(self.trial_id):
-            return user_setup(self, config)
+            return user_setup(self, remap(config, mapping))
 
     def reset_config(self, new_config):
         os.environ.update(env)
         if user_reset is not None:
             with output_to_trial_log(self.trial_id):
-                if user_reset(self, new_config):
+                if user_reset(self, remap(new_config, mapping)):
                     self._hpogrid_trial = {name: getattr(self, name) for name in TRIAL_ATTRIBUTES}
                     return True
         cleanup(self)
@@ -368,11 +395,11 @@ def adapt_class(cls: type, env: dict[str, str]) -> type:
             return self._restore(os.path.join(checkpoint, relative) if relative else checkpoint)
 
         namespace["load_checkpoint"] = load_checkpoint
-    _ADAPTED[cls] = type(cls.__name__, (cls,), namespace)
-    return _ADAPTED[cls]
+    _ADAPTED[cls, mapping] = type(cls.__name__, (cls,), namespace)
+    return _ADAPTED[cls, mapping]
 
 
-_ADAPTED: dict[type, type] = {}
+_ADAPTED: dict[tuple[type, tuple], type] = {}
 
 
 @functools.cache
