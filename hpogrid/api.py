@@ -31,9 +31,11 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def hpo_config(options: dict[str, Any]) -> dict:
-    """optimize()'s hpo keyword arguments as a checked hpo_config (errors name the field)."""
+def hpo_config(options: dict[str, Any], preset: str | None = None) -> dict:
+    """optimize()'s hpo keyword arguments, over the preset's fields if one is named, as a checked
+    hpo_config (errors name the field)."""
     from hpogrid.configs.store import CONFIG_TYPES
+    from hpogrid.presets import preset as preset_fields
 
     config: dict[str, Any] = {}
     given: dict[str, str] = {}
@@ -42,7 +44,7 @@ def hpo_config(options: dict[str, Any]) -> dict:
         if field in config:
             raise HpogridError(f"optimize: {given[field]} and {key} are the same setting; give one of them")
         config[field], given[field] = value, key
-    return CONFIG_TYPES["hpo_config"].validate(config)
+    return CONFIG_TYPES["hpo_config"].validate({**(preset_fields(preset) if preset else {}), **config})
 
 
 def search_space(space: Any) -> dict:
@@ -64,6 +66,7 @@ def optimize(
     space: Any,
     *,
     name: str | None = None,
+    preset: str | None = None,
     model_param: dict | None = None,
     param_mapping: dict[str, str] | None = None,
     resume: bool = False,
@@ -84,6 +87,8 @@ def optimize(
     normal, fixed); or a saved search space's name or a JSON file.
     name: the project the runs go to (default: the objective's name); made, or updated to these settings
     (its earlier runs stay, the old settings are kept as a backup).
+    preset: start from an hpo_config preset (quick_test, standard, extensive, production: hpogrid.presets);
+    the hpo keyword arguments override it.
     model_param: fixed values every trial's config gets (model_config.param).
     param_mapping: {hyperparameter: "dotted.target"}: where each goes in the config the objective receives
     (model_config.param_mapping), e.g. {"lr": "optimizer.learning_rate"}; checked before the run.
@@ -99,11 +104,11 @@ def optimize(
 
     name = check_name(name or default_name(objective), "project")
     if resume:
-        if hpo or model_param or param_mapping:
+        if hpo or preset or model_param or param_mapping:
             raise HpogridError("optimize: resume=True continues the project as it is; give no other settings")
         return run_project(name, resume=True, address=address, retries=retries, quiet=quiet, verbose=verbose)
     model = {"param": model_param or {}, "param_mapping": param_mapping or {}}
-    _make_project(name, objective, space, hpo_config(hpo), model, quiet)
+    _make_project(name, objective, space, hpo_config(hpo, preset), model, quiet)
     return run_project(
         name, address=address, search_points=search_points, warm_start=warm_start, retries=retries,
         quiet=quiet, verbose=verbose,

@@ -366,3 +366,37 @@ def test_ctrl_c_returns_the_trials_so_far_and_resume_continues(tmp_path, base):
     assert lines[0]["status"] == "interrupted" and 3 <= lines[0]["trials"] < 12
     assert "continue it with resume=True" in err
     assert lines[1] == {"status": "finished", "trials": 12, "same": True}
+
+
+def test_presets_from_the_cli_with_options_overriding_them(base):
+    from hpogrid.presets import PRESETS
+
+    listed = cli("hpo_config", "presets")
+    assert all(name in listed for name in PRESETS) and "extensive: long training runs" in listed
+    assert json.loads(cli("hpo_config", "presets", "--json"))["standard"]["hpo_config"]["algorithm"] == "optuna"
+    for name, (_, fields) in PRESETS.items():
+        cli("hpo_config", "create", name, "--preset", name)
+        saved = json.loads(cli("hpo_config", "show", name, "--json"))
+        assert {k: saved[k] for k in fields} == fields
+    cli("hpo_config", "recreate", "mine", "--preset", "standard", "--num_trials", "20", "--metric", "accuracy")
+    saved = json.loads(cli("hpo_config", "show", "mine", "--json"))
+    assert (saved["algorithm"], saved["num_trials"], saved["metric"], saved["max_concurrent"]) == (
+        "optuna", 20, "accuracy", 4,
+    )  # fmt: skip
+    wrong = run_cli("hpo_config", "create", "x", "--preset", "standart")
+    assert wrong.exit_code == 2 and "no preset named 'standart' (did you mean 'standard'?)" in wrong.stderr
+    assert "Traceback" not in wrong.output and not (base / "config/hpo_config/x.json").exists()
+    assert "--preset" not in run_cli("hpo_config", "update", "--help").stdout  # update keeps what is saved
+
+
+def test_optimize_with_a_preset_and_an_override(ray_session):
+    results = hpogrid.optimize(
+        quadratic, SHORT_SPACE, name="preset", preset="quick_test", num_trials=3, seed=2, quiet=True
+    )
+    assert len(results) == 3 and {r.status for r in results.records} == {"terminated"}
+    saved = hpogrid.load_results("preset", grid=False)
+    assert len(saved) == 3
+    from hpogrid.project import ProjectStore
+
+    hpo = ProjectStore().load("preset").hpo_config
+    assert (hpo["algorithm"], hpo["scheduler"], hpo["num_trials"], hpo["max_concurrent"]) == ("random", "fifo", 3, 2)

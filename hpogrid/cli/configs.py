@@ -152,11 +152,22 @@ def make_group(kind: str) -> click.Group:
         example = EXAMPLES[kind][action]
         if schema:
 
-            def command(name: str, **options: Any) -> None:
-                _save(kind, action, name, _given(schema, options))
+            def command(name: str, preset: str | None = None, **options: Any) -> None:
+                given = _given(schema, options)
+                if preset:
+                    from hpogrid.presets import preset as preset_fields
+
+                    given = {**preset_fields(preset), **given}  # explicit options override the preset
+                _save(kind, action, name, given)
 
             for field in reversed(schema.fields):
                 command = _field_option(field)(command)
+            if kind == "hpo_config" and action != "update":
+                command = click.option(
+                    "--preset",
+                    metavar="NAME",
+                    help="Start from a preset (hpogrid hpo_config presets); options given override it.",
+                )(command)
         else:
 
             def command(name: str, space: str) -> None:
@@ -226,6 +237,34 @@ def make_group(kind: str) -> click.Group:
 
 
 hpo_config = make_group("hpo_config")
+
+
+@hpo_config.command(
+    "presets",
+    help="List the presets of `hpo_config create NAME --preset PRESET` and hpogrid.optimize(preset=...).\n\n"
+    "\b\nExamples:\n  hpogrid hpo_config presets\n"
+    "  hpogrid hpo_config create my_hpo --preset standard --metric accuracy --mode max",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def presets(as_json: bool) -> None:
+    from hpogrid.presets import PRESETS
+
+    if as_json:
+        echo_json({name: {"for": text, "hpo_config": fields} for name, (text, fields) in PRESETS.items()})
+        return
+    import shutil
+    import textwrap
+
+    rows = [[name, *(f.get(k, "-") for k in PRESET_COLUMNS)] for name, (_, f) in PRESETS.items()]
+    echo_table(["PRESET", *(k.upper() for k in PRESET_COLUMNS)], rows, "No presets.")
+    width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 1
+    for name, (text, _) in PRESETS.items():
+        click.echo("\n" + textwrap.fill(f"{name}: {text}", width, subsequent_indent="  "))
+
+
+PRESET_COLUMNS = ("algorithm", "scheduler", "num_trials", "max_concurrent", "seed")
+
+
 grid_config = make_group("grid_config")
 model_config = make_group("model_config")
 search_space = make_group("search_space")
