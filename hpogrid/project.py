@@ -24,7 +24,7 @@ from typing import Any
 
 from hpogrid import paths
 from hpogrid._version import __version__
-from hpogrid.configs.store import CONFIG_TYPES, NAME, ConfigStore, check_name, load_config_file
+from hpogrid.configs.store import CONFIG_TYPES, NAME, YAML_SUFFIXES, ConfigStore, check_name, load_config_file
 from hpogrid.errors import ExistsError, HpogridError, NotFoundError, ValidationError, did_you_mean
 from hpogrid.fileio import kind_of, locked, write_json_atomic
 
@@ -81,11 +81,11 @@ def resolve_config(kind: str, ref: str | dict) -> tuple[dict, str]:
     """A config given by saved name or by JSON file path -> (validated config, source)."""
     if isinstance(ref, dict):
         return CONFIG_TYPES[kind].validate(ref), "inline"
-    looks_like_path = os.sep in ref or ref.endswith(".json") or not NAME.fullmatch(ref)
+    looks_like_path = os.sep in ref or ref.endswith((".json", *YAML_SUFFIXES)) or not NAME.fullmatch(ref)
     if looks_like_path:
         path = Path(ref).expanduser()
         if kind_of(path) != "file":
-            raise NotFoundError(f"--{kind}: no such file: {ref} (give a saved {kind} name or a JSON file)")
+            raise NotFoundError(f"--{kind}: no such file: {ref} (give a saved {kind} name or a JSON or YAML file)")
         return load_config_file(kind, path), str(path.resolve())
     return ConfigStore(kind).load(ref), ref
 

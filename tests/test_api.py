@@ -400,3 +400,42 @@ def test_optimize_with_a_preset_and_an_override(ray_session):
 
     hpo = ProjectStore().load("preset").hpo_config
     assert (hpo["algorithm"], hpo["scheduler"], hpo["num_trials"], hpo["max_concurrent"]) == ("random", "fifo", 3, 2)
+
+
+SPACE_YAML = """
+# the learning rate on a log scale
+lr: {method: loguniform, dimension: {low: 1e-5, high: 1e-2}}
+optimizer:
+  kind:
+    method: categorical
+    dimension: {categories: [adam, sgd]}
+"""
+
+
+def test_yaml_wherever_a_config_file_is_taken(base, tmp_path):
+    """Search spaces, configs and search points in YAML (1e-5 a number, dates text), stored as JSON."""
+    (tmp_path / "space.yaml").write_text(SPACE_YAML)
+    cli("search_space", "create", "s", str(tmp_path / "space.yaml"))
+    saved = json.loads((base / "config/search_space/s.json").read_text())
+    assert saved["lr"]["dimension"] == {"low": 1e-5, "high": 1e-2}
+    assert saved["optimizer"]["kind"]["dimension"]["categories"] == ["adam", "sgd"]
+
+    (tmp_path / "hpo.yml").write_text(
+        "algorithm: random\nnum_trials: 4\nmax_concurrent: 1\nstop: {training_iteration: 1}\n"
+    )
+    (tmp_path / "model.yaml").write_text("script: train.py\nmodel: train\nparam: {run: 2024-01-01}\n")
+    (tmp_path / "train.py").write_text("import hpogrid\ndef train(config):\n    hpogrid.report(loss=config['lr'])\n")
+    cli("project", "create", "p", "--scripts_path", str(tmp_path / "train.py"), "--hpo_config",
+        str(tmp_path / "hpo.yml"), "--model_config", str(tmp_path / "model.yaml"), "--search_space", "s")  # fmt: skip
+    project = json.loads((base / "projects/p/project.json").read_text())
+    assert project["configs"]["hpo_config"]["num_trials"] == 4
+    assert project["configs"]["model_config"]["param"] == {"run": "2024-01-01"}
+
+    (tmp_path / "bad.yaml").write_text("lr: {method: uniform, dimension: {low: 0, high: [1,}}\n")
+    bad = run_cli("search_space", "create", "b", str(tmp_path / "bad.yaml"))
+    assert bad.exit_code == 2 and "is not valid YAML" in bad.stderr and "line 1" in bad.stderr
+    assert "Traceback" not in bad.output and not (base / "config/search_space/b.json").exists()
+
+    from hpogrid.api import search_space
+
+    assert search_space(tmp_path / "space.yaml") == saved  # optimize(space="space.yaml") too

@@ -64,14 +64,21 @@ CONFIG_TYPES: dict[str, ConfigType] = {
 }
 
 
+YAML_SUFFIXES = (".yaml", ".yml")  # files read as YAML wherever a config, space or points file is taken
+
+
 def read_json_file(path: Path, what: str) -> Any:
-    """Read a JSON file; a missing or broken file is a one-line error naming it."""
+    """Read a JSON file (or a YAML file: .yaml, .yml); a missing or broken file is a one-line error naming it."""
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
         raise NotFoundError(f"{what}: file not found: {path}") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise HpogridError(f"{what}: cannot read {path}: {exc}") from None
+    if Path(path).suffix.lower() in YAML_SUFFIXES:
+        from hpogrid.yamlfile import loads as yaml_loads
+
+        return yaml_loads(text, f"{what}: {path}")
     from hpogrid.strictjson import StrictJSONError, loads
 
     try:
@@ -85,7 +92,7 @@ def read_json_file(path: Path, what: str) -> Any:
 
 
 def load_config_file(kind: str, path: Path) -> dict:
-    """Load and validate a config of the given type from any JSON file."""
+    """Load and validate a config of the given type from any JSON (or YAML) file."""
     data = read_json_file(path, kind)
     try:
         return CONFIG_TYPES[kind].validate(data)
