@@ -2,8 +2,10 @@
 
 from hpogrid._version import __version__
 
-__all__ = ["Results", "__version__", "load_results", "optimize", "report", "restore", "run_project"]
-_API = {name: "hpogrid.api" for name in ("optimize", "run_project", "load_results")} | {"Results": "hpogrid.resultset"}
+__all__ = ["Results", "__version__", "load_results", "multirun", "optimize", "report", "restore", "run_project"]
+_API = {name: "hpogrid.api" for name in ("optimize", "run_project", "multirun", "load_results")} | {
+    "Results": "hpogrid.resultset"
+}
 
 
 def __getattr__(name: str):

@@ -144,6 +144,7 @@ def _make_project(name: str, objective: Any, space: Any, hpo: dict, model: dict,
 def run_project(
     name: str,
     *,
+    overrides: Sequence[str] = (),
     resume: bool = False,
     address: str | None = None,
     search_points: Sequence[dict] = (),
@@ -152,15 +153,51 @@ def run_project(
     quiet: bool = False,
     verbose: bool = False,
 ) -> Results:
-    """Run a project's search as `hpogrid local_run NAME` does; returns the Results of this run (its
-    status says whether it finished; an interrupted one continues with resume=True)."""
-    from hpogrid.local.runner import RunOptions, run
+    """Run a project's search as `hpogrid local_run NAME [OVERRIDES]` does; returns the Results of this run
+    (its status says whether it finished; an interrupted one continues with resume=True).
+    overrides: ["hpo_config.num_trials=10", "model_config.param.epochs=5"]: this run only (hpogrid.overrides)."""
+    from hpogrid import overrides as override
+    from hpogrid.local.runner import last_unfinished_run
     from hpogrid.project import ProjectStore
+
+    stored = ProjectStore().load(name)
+    if resume and overrides:
+        raise HpogridError("run_project: resume=True runs with the overrides of the run it continues; give none")
+    if resume:
+        project = override.for_resume(stored, last_unfinished_run(stored))
+    else:
+        project = override.apply(stored, [o for text in overrides for o in override.parse(text)])
+    return _run(project, resume, address, search_points, warm_start, retries, quiet, verbose)
+
+
+def multirun(
+    name: str,
+    overrides: Sequence[str],
+    *,
+    address: str | None = None,
+    retries: int = 0,
+    quiet: bool = False,
+    verbose: bool = False,
+) -> list[Results]:
+    """One run of the project per combination of the overrides' comma-separated values, as
+    `hpogrid local_run NAME --multirun OVERRIDES` (e.g. ["hpo_config.algorithm=random,optuna,hyperopt"]);
+    every combination is checked before the first run. Returns the Results of each, in order."""
+    from hpogrid import overrides as override
+    from hpogrid.project import ProjectStore
+
+    stored = ProjectStore().load(name)
+    projects = [override.apply(stored, combo) for combo in override.combinations(list(overrides), True)]
+    return [_run(project, False, address, (), False, retries, quiet, verbose) for project in projects]
+
+
+def _run(project, resume, address, search_points, warm_start, retries, quiet, verbose) -> Results:
+    from hpogrid.local.runner import RunOptions, run
     from hpogrid.space.model import SearchSpace
 
-    project = ProjectStore().load(name)
     space = SearchSpace.parse(project.search_space)
-    points = [space.check_point(p, f"search_points[{i}]") for i, p in enumerate(search_points)]
+    points = list(search_points)
+    for number, point in enumerate(points):
+        space.check_point(point, f"search_points[{number}]")
     if resume and (points or warm_start):
         raise HpogridError("run_project: resume=True continues the last run; no search_points or warm_start with it")
     warm = _warm_points(project, warm_start)

@@ -439,3 +439,92 @@ def test_yaml_wherever_a_config_file_is_taken(base, tmp_path):
     from hpogrid.api import search_space
 
     assert search_space(tmp_path / "space.yaml") == saved  # optimize(space="space.yaml") too
+
+
+def _cli_project(tmp_path, name: str = "sweep") -> None:
+    """A project made by the CLI: a function reporting a loss that depends on x and model_config.param."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import hpogrid\n\ndef train(config):\n"
+        "    hpogrid.report(loss=(config['x'] - 0.3) ** 2 + config['shift'], epochs=config['run']['epochs'])\n"
+    )
+    cli("hpo_config", "create", "h", "--num_trials", "4", "--max_concurrent", "2", "--seed", "1",
+        "--scheduler", "fifo", "--extra_metrics", "epochs")  # fmt: skip
+    cli("model_config", "create", "m", "--script", "train.py", "--model", "train",
+        "--param", '{"shift": 0, "run": {"epochs": 1}}')  # fmt: skip
+    cli("search_space", "create", "s", '{"x": {"method": "uniform", "dimension": {"low": 0, "high": 1}}}')
+    cli("project", "create", name, "--scripts_path", str(script), "--hpo_config", "h", "--model_config", "m",
+        "--search_space", "s")  # fmt: skip
+
+
+def test_overrides_change_one_run_and_leave_the_project_as_it_was(ray_session, base, tmp_path):
+    """`local_run P hpo_config.num_trials=3 model_config.param.run.epochs=5`: that run has 3 trials of 5
+    epochs, its summary lists the overrides; project.json is byte for byte what it was."""
+    _cli_project(tmp_path)
+    before = (base / "projects/sweep/project.json").read_bytes()
+    out = cli("local_run", "sweep", "hpo_config.num_trials=3", "model_config.param.run.epochs=5", "-q")
+    assert "3 of 3 trials" in out
+    assert (base / "projects/sweep/project.json").read_bytes() == before
+    results = hpogrid.load_results("sweep", grid=False)
+    assert len(results) == 3 and {r.extra["epochs"] for r in results.records} == {5}
+    (run,) = (base / "projects/sweep/runs").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["overrides"] == ["hpo_config.num_trials=3", "model_config.param.run.epochs=5"]
+
+    again = hpogrid.run_project("sweep", overrides=["hpo_config.num_trials=2"], quiet=True)
+    assert len(again) == 2 and {r.extra["epochs"] for r in again.records} == {1}
+
+    for words, message in [
+        (["hpo_config.num_trails=3"], "hpo_config.num_trails: unknown field (did you mean 'num_trials'?)"),
+        (["hpo_config.num_trials=many"], "hpo_config.num_trials"),
+        (["model_config.param.shift.deep=1"], "model_config.param.shift: is 0, not an object"),
+        (["hpo_conifg.num_trials=3"], "hpo_conifg.num_trials=3"),
+        (["search_space.x.dimension.low=2"], "search_space"),
+    ]:
+        wrong = run_cli("local_run", "sweep", *words, "-q")
+        assert wrong.exit_code == 2 and message in wrong.stderr, (words, wrong.output)
+        assert "Traceback" not in wrong.output
+    assert len(list((base / "projects/sweep/runs").iterdir())) == 2  # no run was started for them
+
+
+def test_a_3_way_multirun_compared_in_report(ray_session, base, tmp_path):
+    """--multirun with a comma list: one run per value, each its own run of the project; `report --runs`
+    puts them side by side with their settings; multirun() from Python does the same."""
+    _cli_project(tmp_path)
+    out = cli("local_run", "sweep", "--multirun", "hpo_config.algorithm=random,optuna,hyperopt",
+              "model_config.param.shift=0", "-q")  # fmt: skip
+    assert out.count("finished: 4 of 4 trials") == 3 and "Run 3 of 3: hpo_config.algorithm=hyperopt" in out
+    runs = sorted((base / "projects/sweep/runs").iterdir())
+    summaries = [json.loads((run / "summary.json").read_text()) for run in runs]
+    assert [s["algorithm"] for s in summaries] == ["random", "optuna", "hyperopt"]
+
+    shown = cli("report", "sweep", "--runs")
+    lines = [line for line in shown.splitlines() if line.startswith("local ")]
+    assert len(lines) == 3
+    for summary in summaries:
+        (line,) = [line for line in lines if summary["run_id"] in line]
+        assert f"hpo_config.algorithm={summary['algorithm']}" in line and "finished" in line
+    order = [next(i for i, line in enumerate(lines) if s["run_id"] in line) for s in summaries]
+    by_best = sorted(range(3), key=lambda i: summaries[i]["best"]["value"])
+    assert [order[i] for i in by_best] == [0, 1, 2]  # best run first
+
+    results = hpogrid.multirun("sweep", ["hpo_config.num_trials=2", "model_config.param.shift=1,2"], quiet=True)
+    assert [len(r) for r in results] == [2, 2]
+    assert [round(min(r.records[0].value - (r.records[0].config["x"] - 0.3) ** 2, 6), 6) for r in results] == [1, 2]
+    assert [r.summary["overrides"][1] for r in results] == ["model_config.param.shift=1", "model_config.param.shift=2"]
+
+
+def test_override_parsing():
+    from hpogrid.overrides import combinations, is_override, split_values
+
+    assert split_values('1,[2,3],{"a": 1, "b": 2},"x,y"') == ["1", "[2,3]", '{"a": 1, "b": 2}', '"x,y"']
+    assert is_override("hpo_config.num_trials=3") and not is_override("my_project")
+    runs = combinations(["hpo_config.algorithm=random,optuna", "hpo_config.seed=1,2"], multirun=True)
+    assert [" ".join(map(str, run)) for run in runs] == [
+        "hpo_config.algorithm=random hpo_config.seed=1",
+        "hpo_config.algorithm=random hpo_config.seed=2",
+        "hpo_config.algorithm=optuna hpo_config.seed=1",
+        "hpo_config.algorithm=optuna hpo_config.seed=2",
+    ]
+    (single,) = combinations(["hpo_config.extra_metrics=acc,loss"], multirun=False)  # a comma is the value's
+    assert str(single[0]) == "hpo_config.extra_metrics=acc,loss"

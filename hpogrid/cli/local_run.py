@@ -23,9 +23,17 @@ TOP = 5  # rows of the final table
     "Ctrl-C stops the run; --resume continues it, also after a crash.\n\n"
     "\b\nExamples:\n  hpogrid local_run simple_objective\n  hpogrid local_run mnist_cnn --resume\n"
     "  hpogrid local_run mnist_cnn --warm_start   # learn from the trials run before\n"
-    "  hpogrid local_run mnist_cnn --address 10.0.0.5:6379   # on a running Ray cluster",
+    "  hpogrid local_run mnist_cnn --address 10.0.0.5:6379   # on a running Ray cluster\n"
+    "  hpogrid local_run mnist_cnn hpo_config.num_trials=10 model_config.param.epochs=5   # this run only\n"
+    "  hpogrid local_run mnist_cnn --multirun hpo_config.algorithm=random,optuna   # one run each",
 )
 @click.argument("project", shell_complete=project_names())
+@click.argument("overrides", nargs=-1, metavar="[KIND.KEY=VALUE]...")
+@click.option(
+    "--multirun",
+    is_flag=True,
+    help="Comma-separated override values make one run per combination (hpogrid report --runs compares them).",
+)
 @click.option("--resume", is_flag=True, help="Continue the project's last interrupted run.")
 @click.option(
     "--address",
@@ -47,15 +55,39 @@ TOP = 5  # rows of the final table
     "-v", "--verbose", is_flag=True, help="Show what the trials print (always in runs/<run id>/trials/<trial>.log)."
 )
 def local_run(
-    project: str, resume: bool, address: str | None, search_points: Path | None, warm_start: bool,
-    warm_start_from: str | None, retries: int, quiet: bool, verbose: bool,
+    project: str, overrides: tuple[str, ...], multirun: bool, resume: bool, address: str | None,
+    search_points: Path | None, warm_start: bool, warm_start_from: str | None, retries: int, quiet: bool,
+    verbose: bool,
 ):  # fmt: skip
+    from hpogrid import overrides as override
+    from hpogrid.local.runner import last_unfinished_run
+    from hpogrid.project import ProjectStore
+
+    stored = ProjectStore().load(project)
+    if resume and overrides:
+        raise click.UsageError("--resume runs with the overrides of the run it continues; give none")
+    if resume:
+        projects = [override.for_resume(stored, last_unfinished_run(stored))]
+    else:  # every combination checked before the first run starts
+        projects = [override.apply(stored, combo) for combo in override.combinations(list(overrides), multirun)]
+    for number, loaded in enumerate(projects, 1):
+        if len(projects) > 1:
+            click.echo(f"\nRun {number} of {len(projects)}: {' '.join(loaded.data['overrides'])}")
+        code = _run_one(loaded, resume, address, search_points, warm_start, warm_start_from, retries, quiet, verbose)
+        if code:
+            return code
+    return 0
+
+
+def _run_one(
+    loaded, resume: bool, address: str | None, search_points: Path | None, warm_start: bool,
+    warm_start_from: str | None, retries: int, quiet: bool, verbose: bool,
+) -> int:  # fmt: skip
     from hpogrid.cli.options import warm_points
     from hpogrid.local.runner import RunOptions, load_points, run
-    from hpogrid.project import ProjectStore
     from hpogrid.space.model import SearchSpace
 
-    loaded = ProjectStore().load(project)
+    project = loaded.name
     points = load_points(search_points, SearchSpace.parse(loaded.search_space)) if search_points else []
     if resume and points:
         raise click.UsageError("--search_points cannot be combined with --resume")

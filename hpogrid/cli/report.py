@@ -22,6 +22,7 @@ SHOWN_ROWS = 30
     help="Every trial of a project, best first: local runs, grid and iDDS tasks (or one results file).\n\n"
     "\b\nExamples:\n  hpogrid report mnist --to_html --to_csv\n"
     "  hpogrid report mnist --extra site,taskid,time_s --top 10 --analyze\n"
+    "  hpogrid report mnist --runs        # runs and tasks side by side (e.g. of local_run --multirun)\n"
     "  hpogrid report mnist --days 7 --taskname 'user.*.hpogrid.mnist.2026*' --to_mlflow\n"
     "  hpogrid report projects/mnist/runs/20261125-101500-123/summary.json --to_json\n\n"
     "\b\nPlots (--to_html has them all; --plot NAME writes one alone):\n  "
@@ -69,13 +70,19 @@ SHOWN_ROWS = 30
     help="Where --to_mlflow writes: sqlite:///PATH, a folder (file:///PATH or a path) or http://HOST:PORT "
     "(default: sqlite mlflow.db in the project folder).",
 )
+@click.option(
+    "--runs",
+    "by_run",
+    is_flag=True,
+    help="Print the runs and grid tasks side by side instead of the trials: settings (overrides), best value.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the table.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the table as JSON (every row, one object each) instead of text."
 )
 def report(
     target, limit, days, taskname, id_range, jeditaskid, sources, extra, low, high, top, mode, analyze, outname,
-    to_csv, to_json, summary, to_html, to_pcp, plot_names, to_mlflow, mlflow_uri, quiet, as_json,
+    to_csv, to_json, summary, to_html, to_pcp, plot_names, to_mlflow, mlflow_uri, by_run, quiet, as_json,
 ):  # fmt: skip
     from hpogrid.cli.output import echo_table
     from hpogrid.errors import HpogridError
@@ -135,6 +142,16 @@ def report(
         from hpogrid.report import rows_of
 
         json_text = dump_json(rows_of(table.head(top)), indent=1)  # printed once every export is done
+    elif by_run:
+        from hpogrid.report.runs import compare
+
+        runs_folder = None
+        if _is_project(ProjectStore(), target):
+            from hpogrid.local.runner import runs_dir
+
+            runs_folder = runs_dir(ProjectStore().load(target))
+        headers, rows = compare(trials, runs_folder)
+        echo_table(headers, [[_short(v) for v in row] for row in rows], "No trials found.", width=60)
     elif not quiet:
         listed = table.head(top).frame
         shown = listed.head(SHOWN_ROWS)

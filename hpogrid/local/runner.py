@@ -16,7 +16,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -440,6 +440,8 @@ def rewrite_summary(project: Project, run_dir: Path, status: str) -> dict:
     except ValueError:  # rewritten from the journal
         previous = {}
     records = Journal(run_dir).records()
+    if previous.get("overrides") and not project.data.get("overrides"):
+        project = replace(project, data={**project.data, "overrides": previous["overrides"]})
     space = SearchSpace.parse(project.search_space)
     total = previous.get("num_trials", len(records))
     error = previous.get("error") if status != "finished" else None
@@ -520,5 +522,7 @@ def _write(
         summary["error"] = error  # why the run failed
     if warm:
         summary["warm_start"] = warm  # earlier points the search learnt from before its first trial
+    if project.data.get("overrides"):
+        summary["overrides"] = list(project.data["overrides"])  # this run's settings differ: hpogrid.overrides
     write_summary(run_dir, summary)
     return summary
