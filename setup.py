@@ -52,6 +52,10 @@ EXTRAS["dev"] = [
     "hypothesis==6.155.2",
     "ruff==0.17.5",
     "psutil==7.2.2",
+    # executing example/notebook.ipynb headless in a real kernel
+    "nbclient==0.11.0",
+    "nbformat==5.11.1",
+    "ipykernel==7.4.0",
 ]
 
 setup(
