@@ -528,3 +528,30 @@ def test_override_parsing():
     ]
     (single,) = combinations(["hpo_config.extra_metrics=acc,loss"], multirun=False)  # a comma is the value's
     assert str(single[0]) == "hpo_config.extra_metrics=acc,loss"
+
+
+def test_a_project_made_by_optimize_runs_on_the_grid_and_loads_back(tmp_path, panda, base):
+    """The pickled objective travels in the sandbox like any script: `hpogrid run` of a project optimize made
+    runs its trials in grid jobs (the local PanDA server, tests/panda_server.py), and load_results(project)
+    gives the grid task's trials beside the local run's, for a notebook."""
+    import re
+
+    space = {"x": {"type": "uniform", "low": 0.0, "high": 1.0}, "k": {"type": "choice", "values": [1, 2]}}
+    local = hpogrid.optimize(quadratic_grid, space, num_trials=2, max_concurrent=1, seed=1, quiet=True)
+    submitted = run_cli("run", "quadratic_grid", "--n_jobs", "2")
+    assert submitted.exit_code == 0, submitted.output
+    task_id = int(re.search(r"Submitted task (\d+)", submitted.stdout).group(1))
+    task = panda.state.wait(task_id)
+    assert task.status == "done", (task.error, [(j.seq, j.status) for j in task.jobs])
+
+    everything = hpogrid.load_results("quadratic_grid")
+    kinds = [r.source.get("kind", "local") for r in everything.records]
+    assert kinds.count("local") == 2 and len(everything) > 2, everything.warnings
+    on_grid = [r for r in everything.records if r.source.get("task") == task_id]
+    assert on_grid and all(r.value == pytest.approx((r.config["x"] - OFFSET) ** 2 * r.config["k"]) for r in on_grid)
+    assert everything.best_value == min(r.value for r in everything.records)
+    assert local.best_value >= everything.best_value
+
+
+def quadratic_grid(config):
+    hpogrid.report(loss=(config["x"] - OFFSET) ** 2 * config["k"])
