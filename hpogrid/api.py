@@ -211,6 +211,8 @@ def _run(project, resume, address, search_points, warm_start, retries, quiet, ve
         raise HpogridError(f"run_project: {summary['error']}")
     if summary["status"] != "finished" and not quiet:
         _say(f"hpogrid: run {summary['run_id']} {summary['status']}; continue it with resume=True")
+    from hpogrid.report import project_trials
+
     trials = project_trials(project)
     for record in result.records:
         record.source = {"kind": "local", "run": result.run_dir.name, **(record.source or {})}
@@ -231,23 +233,6 @@ def _warm_points(project, warm_start: bool | str) -> list:
         _say(f"Warning: {warning}")
     _say(warm.describe())
     return warm.points
-
-
-def project_trials(project):
-    """An empty Trials of the project's metric, mode and hyperparameters."""
-    from hpogrid.report.collect import Trials
-    from hpogrid.space.model import SearchSpace
-
-    hpo = project.hpo_config
-    space = SearchSpace.parse(project.search_space)
-    return Trials(
-        metric=hpo["metric"],
-        mode=hpo["mode"],
-        hyperparameters=[d.name for d in space.searched],
-        extra_metrics=list(hpo.get("extra_metrics") or []),
-        project=project.name,
-        methods={d.name: d.method for d in space.searched},
-    )
 
 
 def load_results(target: str | Path, *, grid: bool = True, mode: str | None = None) -> Results:

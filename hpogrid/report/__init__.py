@@ -50,11 +50,22 @@ PLOT_NAMES = {
 def collect_project(project, query: GridQuery, sources: tuple[str, ...] = SOURCES, gateway=None) -> Trials:
     """The trials of a project: its local runs and its grid and iDDS tasks."""
     from hpogrid.report import collect
+
+    trials = project_trials(project)
+    if "local" in sources:
+        collect.local(project, trials)
+    if "grid" in sources:
+        collect.grid(project, trials, query, gateway)
+    return trials
+
+
+def project_trials(project) -> Trials:
+    """An empty Trials of the project's metric, mode and hyperparameters."""
     from hpogrid.space.model import SearchSpace
 
     hpo = project.hpo_config
     space = SearchSpace.parse(project.search_space)
-    trials = Trials(
+    return Trials(
         metric=hpo["metric"],
         mode=hpo["mode"],
         hyperparameters=[d.name for d in space.searched],
@@ -62,11 +73,6 @@ def collect_project(project, query: GridQuery, sources: tuple[str, ...] = SOURCE
         project=project.name,
         methods={d.name: d.method for d in space.searched},
     )
-    if "local" in sources:
-        collect.local(project, trials)
-    if "grid" in sources:
-        collect.grid(project, trials, query, gateway)
-    return trials
 
 
 @dataclass
