@@ -157,14 +157,15 @@ def run_project(
     (its status says whether it finished; an interrupted one continues with resume=True).
     overrides: ["hpo_config.num_trials=10", "model_config.param.epochs=5"]: this run only (hpogrid.overrides)."""
     from hpogrid import overrides as override
-    from hpogrid.local.runner import last_unfinished_run
     from hpogrid.project import ProjectStore
 
     stored = ProjectStore().load(name)
     if resume and overrides:
         raise HpogridError("run_project: resume=True runs with the overrides of the run it continues; give none")
+    if resume and (search_points or warm_start):
+        raise HpogridError("run_project: resume=True continues the last run; no search_points or warm_start with it")
     if resume:
-        project = override.for_resume(stored, last_unfinished_run(stored))
+        project = override.for_resume(stored)
     else:
         project = override.apply(stored, [o for text in overrides for o in override.parse(text)])
     return _run(project, resume, address, search_points, warm_start, retries, quiet, verbose)
@@ -198,8 +199,6 @@ def _run(project, resume, address, search_points, warm_start, retries, quiet, ve
     points = list(search_points)
     for number, point in enumerate(points):
         space.check_point(point, f"search_points[{number}]")
-    if resume and (points or warm_start):
-        raise HpogridError("run_project: resume=True continues the last run; no search_points or warm_start with it")
     warm = _warm_points(project, warm_start)
     options = RunOptions(
         resume=resume, address=address, search_points=points, warm_start=warm, retries=retries,

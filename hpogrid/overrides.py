@@ -128,11 +128,13 @@ def apply(project, overrides: list[Override]):
     return replace(project, data=data)
 
 
-def for_resume(project, run_dir):
-    """The project as the run in run_dir ran it: with the overrides its summary lists."""
+def for_resume(project):
+    """The project as its last unfinished run ran it (the run `--resume` continues): with the overrides
+    its summary lists. The runner finds that run again and says what it passes over."""
+    from hpogrid.local.runner import last_unfinished_run
     from hpogrid.results import read_summary
 
-    texts = (read_summary(run_dir) or {}).get("overrides") or []
+    texts = (read_summary(last_unfinished_run(project, quiet=True)) or {}).get("overrides") or []
     return apply(project, [o for text in texts for o in parse(text)])
 
 

@@ -555,3 +555,22 @@ def test_a_project_made_by_optimize_runs_on_the_grid_and_loads_back(tmp_path, pa
 
 def quadratic_grid(config):
     hpogrid.report(loss=(config["x"] - OFFSET) ** 2 * config["k"])
+
+
+def test_resume_applies_the_overrides_of_the_run_it_continues(base, tmp_path):
+    """--resume continues the last unfinished run with the settings it ran with: its summary's overrides."""
+    from hpogrid.local.runner import RAY_DIR, runs_dir
+    from hpogrid.overrides import for_resume
+    from hpogrid.project import ProjectStore
+
+    _cli_project(tmp_path)
+    project = ProjectStore().load("sweep")
+    run = runs_dir(project) / "20261203-120000-000"
+    (run / RAY_DIR).mkdir(parents=True)
+    summary = {"status": "interrupted", "overrides": ["hpo_config.num_trials=7", "model_config.param.run.epochs=3"]}
+    (run / "summary.json").write_text(json.dumps(summary))
+    resumed = for_resume(project)
+    assert resumed.hpo_config["num_trials"] == 7 and resumed.model_config["param"]["run"] == {"epochs": 3}
+    assert resumed.data["overrides"] == summary["overrides"] and project.hpo_config["num_trials"] == 4
+    wrong = run_cli("local_run", "sweep", "--resume", "hpo_config.num_trials=3")
+    assert wrong.exit_code == 2 and "--resume runs with the overrides of the run it continues" in wrong.stderr

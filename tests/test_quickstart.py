@@ -266,6 +266,7 @@ def test_readme_management_examples(hpogrid):
         "script": "train.py",
         "model": "revised_rnn",
         "param": {"input_path": "mypath/signl_point/", "epochs": 100},
+        "param_mapping": {},  # the optional field's default
     }
     hpogrid(
         "search_space",

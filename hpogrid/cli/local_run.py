@@ -60,14 +60,17 @@ def local_run(
     verbose: bool,
 ):  # fmt: skip
     from hpogrid import overrides as override
-    from hpogrid.local.runner import last_unfinished_run
     from hpogrid.project import ProjectStore
 
     stored = ProjectStore().load(project)
     if resume and overrides:
         raise click.UsageError("--resume runs with the overrides of the run it continues; give none")
+    if resume and search_points:
+        raise click.UsageError("--search_points cannot be combined with --resume")
+    if resume and (warm_start or warm_start_from):
+        raise click.UsageError("--warm_start cannot be combined with --resume (the resumed search keeps its own)")
     if resume:
-        projects = [override.for_resume(stored, last_unfinished_run(stored))]
+        projects = [override.for_resume(stored)]
     else:  # every combination checked before the first run starts
         projects = [override.apply(stored, combo) for combo in override.combinations(list(overrides), multirun)]
     for number, loaded in enumerate(projects, 1):
@@ -89,10 +92,6 @@ def _run_one(
 
     project = loaded.name
     points = load_points(search_points, SearchSpace.parse(loaded.search_space)) if search_points else []
-    if resume and points:
-        raise click.UsageError("--search_points cannot be combined with --resume")
-    if resume and (warm_start or warm_start_from):
-        raise click.UsageError("--warm_start cannot be combined with --resume (the resumed search keeps its own)")
     warm = warm_points(loaded, warm_start, warm_start_from)
     options = RunOptions(
         resume=resume, address=address, search_points=points, quiet=quiet, verbose=verbose, retries=retries,

@@ -71,15 +71,17 @@ def runs_dir(project: Project) -> Path:
     return project.path / RUNS
 
 
-def last_unfinished_run(project: Project) -> Path:
-    """The newest run that did not finish; a run whose summary cannot be read is passed over (said once)."""
+def last_unfinished_run(project: Project, quiet: bool = False) -> Path:
+    """The newest run that did not finish; a run whose summary cannot be read is passed over (said once:
+    quiet when something else will look again)."""
     folder = runs_dir(project)
     candidates = sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []
     for run_dir in reversed(candidates):
         try:
             summary = read_summary(run_dir)
         except ValueError as exc:
-            _warn(f"{exc}; run {run_dir.name} is not resumed")
+            if not quiet:
+                _warn(f"{exc}; run {run_dir.name} is not resumed")
             continue
         if summary and summary.get("status") == "failed":
             raise HpogridError(
