@@ -31,12 +31,6 @@ class Override:
         return f"{self.kind}.{'.'.join(self.keys)}={self.text}"
 
 
-def is_override(text: str) -> bool:
-    """Whether a command-line word is an override (KIND.KEY=VALUE), not a project name."""
-    head = text.partition("=")[0]
-    return "=" in text and head.split(".")[0] in KINDS
-
-
 def parse(text: str, multirun: bool = False) -> list[Override]:
     """One override, or with multirun one per comma-separated value."""
     head, equals, value = text.partition("=")

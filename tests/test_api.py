@@ -515,10 +515,9 @@ def test_a_3_way_multirun_compared_in_report(ray_session, base, tmp_path):
 
 
 def test_override_parsing():
-    from hpogrid.overrides import combinations, is_override, split_values
+    from hpogrid.overrides import combinations, split_values
 
     assert split_values('1,[2,3],{"a": 1, "b": 2},"x,y"') == ["1", "[2,3]", '{"a": 1, "b": 2}', '"x,y"']
-    assert is_override("hpo_config.num_trials=3") and not is_override("my_project")
     runs = combinations(["hpo_config.algorithm=random,optuna", "hpo_config.seed=1,2"], multirun=True)
     assert [" ".join(map(str, run)) for run in runs] == [
         "hpo_config.algorithm=random hpo_config.seed=1",
