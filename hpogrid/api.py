@@ -244,7 +244,7 @@ def load_results(target: str | Path, *, grid: bool = True, mode: str | None = No
 
     store = ProjectStore()
     text = str(target)
-    if not isinstance(target, Path) and _is_project(store, text):
+    if not isinstance(target, Path) and store.holds(text):
         project = store.load(text)
         sources = SOURCES if grid else ("local",)
         trials = collect_project(project, GridQuery(days=None), sources)
@@ -270,10 +270,3 @@ def _model_of(project) -> dict:
     """What Results.best_model_config needs of the project: its fixed parameters and mapping."""
     model = project.model_config
     return {"model_param": model["param"], "param_mapping": model.get("param_mapping") or {}}
-
-
-def _is_project(store, name: str) -> bool:
-    try:
-        return store.exists(name)
-    except HpogridError:  # not a valid project name: a path
-        return False

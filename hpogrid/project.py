@@ -202,6 +202,13 @@ class ProjectStore:
     def exists(self, name: str) -> bool:
         return (self.path(name) / PROJECT_FILE).is_file()
 
+    def holds(self, target: str) -> bool:
+        """Whether a report or load_results target names a project here (else it is a path)."""
+        try:
+            return self.exists(target)
+        except HpogridError:  # not a valid project name: a path
+            return False
+
     def load(self, name: str) -> Project:
         path = self.path(name)
         if not (path / PROJECT_FILE).is_file():

@@ -98,7 +98,7 @@ def report(
     if low is not None and high is not None and low > high:
         raise HpogridError(f"--min {low} is above --max {high}: nothing could be shown")
     query = GridQuery(limit, days, taskname, parse_range(id_range) if id_range else None, jeditaskid)
-    if _is_project(ProjectStore(), target):
+    if ProjectStore().holds(target):
         store = ProjectStore()
         project = store.load(target)
         trials = collect_project(project, query, SOURCES if sources == "all" else (sources,))
@@ -146,7 +146,7 @@ def report(
         from hpogrid.report.runs import compare
 
         runs_folder = None
-        if _is_project(ProjectStore(), target):
+        if ProjectStore().holds(target):
             from hpogrid.local.runner import runs_dir
 
             runs_folder = runs_dir(ProjectStore().load(target))
@@ -205,15 +205,6 @@ def _short(value):
     if isinstance(value, float):
         return None if value != value else float(f"{value:.6g}")
     return value
-
-
-def _is_project(store, name: str) -> bool:
-    from hpogrid.errors import HpogridError
-
-    try:
-        return store.exists(name)
-    except HpogridError:  # not a valid project name: a path
-        return False
 
 
 def describe(analysis: dict) -> str:
