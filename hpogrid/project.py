@@ -276,7 +276,7 @@ class ProjectStore:
             with self._lock():
                 target = self.path(name)
                 if target.exists():
-                    if self.exists(name) and self._same(self.load(name).data, data):
+                    if self.exists(name) and self.same(self.load(name).data, data):
                         return "unchanged"
                     raise ExistsError(
                         f"project '{name}' exists with other settings; replace it with "
@@ -367,7 +367,8 @@ class ProjectStore:
         return target
 
     @staticmethod
-    def _same(old: dict, new: dict) -> bool:
+    def same(old: dict, new: dict) -> bool:
+        """Whether two project files hold the same configs and scripts."""
         keys = ("configs", "scripts_digest")
         return all(old.get(k) == new.get(k) for k in keys)
 

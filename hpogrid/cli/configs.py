@@ -50,15 +50,26 @@ ACTION_HELP = {
 }
 
 
-def _option_names(field: Field) -> list[str]:
-    names = [f"--{field.name}"]
+# hpogrid 1.3.3's short options (its clis/configuration.py); none clashes with today's options
+SHORT_OPTIONS = {
+    "hpo_config": {
+        **{"algorithm": "-a", "scheduler": "-s", "metric": "-m", "extra_metrics": "-e", "mode": "-o"},
+        **{"resource": "-r", "num_trials": "-n", "log_dir": "-l", "verbose": "-v", "max_concurrent": "-c"},
+    },
+    "grid_config": {"site": "-s", "container": "-c", "inDS": "-i", "outDS": "-o", "retry": "-r"},
+    "model_config": {"script": "-s", "model": "-m", "param": "-p"},
+}
+
+
+def _option_names(field: Field, short: str | None = None) -> list[str]:
+    names = [f"--{field.name}", *([short] if short else [])]
     dashed = field.name.replace("_", "-")
     if dashed != field.name:
         names.append(f"--{dashed}")
     return names
 
 
-def _field_option(field: Field) -> Callable:
+def _field_option(field: Field, short: str | None = None) -> Callable:
     """A click option for a schema field. Every option defaults to None, meaning "not given"."""
     help_text = field.help
     if field.kind == "choice":
@@ -70,9 +81,10 @@ def _field_option(field: Field) -> Callable:
         help_text += f", e.g. '{field.example}'"
     if field.kind == "bool":
         dashed = field.name.replace("_", "-")
-        return click.option(f"--{field.name}/--no-{dashed}", field.name, default=None, help=help_text)
+        names = [f"--{field.name}/--no-{dashed}", *([short] if short else [])]
+        return click.option(*names, field.name, default=None, help=help_text)
     return click.option(
-        *_option_names(field),
+        *_option_names(field, short),
         field.name,
         default=None,
         multiple=field.kind == "str_list",
@@ -138,6 +150,41 @@ def _summary_headers(kind: str) -> list[str]:
     return ["HYPERPARAMETERS"]
 
 
+class LegacyArgsCommand(click.Command):
+    """A config command that also takes hpogrid 1.x's `-v/--verbose LEVEL` (a Ray Tune verbosity, 0-3):
+    LEVEL 0 is --no-verbose, more is --verbose."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, legacy_verbose(args))
+
+
+def legacy_verbose(args: list[str]) -> list[str]:
+    """args with hpogrid 1.x's `--verbose N`, `--verbose=N`, `-v N` and `-vN` as today's on/off flags."""
+    out: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            out += [arg, *rest]
+            break
+        level = None
+        if arg in ("-v", "--verbose"):
+            following = next(rest, None)
+            if following is not None and following.isdigit():
+                level = int(following)
+            else:
+                out.append(arg)
+                arg = following
+        elif arg.startswith("--verbose=") and arg[10:].isdigit():
+            level = int(arg[10:])
+        elif arg.startswith("-v") and arg[2:].isdigit():
+            level = int(arg[2:])
+        if level is not None:
+            out.append("--verbose" if level > 0 else "--no-verbose")
+        elif arg is not None:
+            out.append(arg)
+    return out
+
+
 def make_group(kind: str) -> click.Group:
     """The command group of one config type."""
     config_type = CONFIG_TYPES[kind]
@@ -152,8 +199,20 @@ def make_group(kind: str) -> click.Group:
         example = EXAMPLES[kind][action]
         if schema:
 
-            def command(name: str, preset: str | None = None, **options: Any) -> None:
+            def command(name: str, preset: str | None = None, extra: str | None = None, **options: Any) -> None:
+                if extra is not None:
+                    from hpogrid.cli.output import say
+
+                    say("Note", "--extra is ignored: hpogrid 1.x saved it but never passed it to PanDA either")
                 given = _given(schema, options)
+                if kind == "grid_config":  # 1.x's outDS placeholders, e.g. {HPO_PROJECT_NAME}
+                    from hpogrid.configs.legacy import normalise
+
+                    given, changes = normalise(kind, given)
+                    if changes:
+                        from hpogrid.cli.output import say
+
+                        say("Note", f"read as today's: {'; '.join(changes)}")
                 if preset:
                     from hpogrid.presets import preset as preset_fields
 
@@ -161,7 +220,14 @@ def make_group(kind: str) -> click.Group:
                 _save(kind, action, name, given)
 
             for field in reversed(schema.fields):
-                command = _field_option(field)(command)
+                command = _field_option(field, SHORT_OPTIONS[kind].get(field.name))(command)
+            if kind == "grid_config":
+                command = click.option(
+                    "-e",
+                    "--extra",
+                    metavar="JSON",
+                    help="hpogrid 1.x's extra options for PanDA: accepted and ignored (1.x ignored them too).",
+                )(command)
             if kind == "hpo_config" and action != "update":
                 command = click.option(
                     "--preset",
@@ -170,14 +236,24 @@ def make_group(kind: str) -> click.Group:
                 )(command)
         else:
 
-            def command(name: str, space: str) -> None:
-                _save(kind, action, name, _space_argument(space))
+            def command(name: str, space: str | None, space_option: str | None) -> None:
+                if (space is None) == (space_option is None):
+                    raise click.UsageError("give the search space once: as SPACE_JSON_OR_FILE or as -s/--search_space")
+                _save(kind, action, name, _space_argument(space or space_option))
 
-            command = click.argument("space", metavar="SPACE_JSON_OR_FILE")(command)
+            command = click.option(
+                "-s",
+                "--search_space",
+                "space_option",
+                metavar="JSON_OR_FILE",
+                help="The search space, as hpogrid 1.x took it (the same as SPACE_JSON_OR_FILE).",
+            )(command)
+            command = click.argument("space", metavar="SPACE_JSON_OR_FILE", required=False)(command)
         names = config_names(kind) if action != "create" else None  # a new name has nothing to complete
         command = click.argument("name", shell_complete=names)(command)
         help_text = ACTION_HELP[action].format(kind=kind) + f"\n\n\b\nExample:\n  {example}"
-        return click.command(action, help=help_text)(command)
+        cls = LegacyArgsCommand if kind == "hpo_config" else click.Command
+        return click.command(action, cls=cls, help=help_text)(command)
 
     for action in ("create", "recreate", "update"):
         group.add_command(writer(action))
@@ -187,8 +263,12 @@ def make_group(kind: str) -> click.Group:
         help=f"List saved {kind}s (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid {kind} list 'my_*'",
     )
     @click.argument("pattern", required=False)
+    @click.option("-e", "--expr", metavar="GLOB", help="The same as PATTERN (hpogrid 1.x's form).")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-    def list_(pattern: str | None, as_json: bool) -> None:
+    def list_(pattern: str | None, expr: str | None, as_json: bool) -> None:
+        if pattern and expr:
+            raise click.UsageError("give the pattern once: as PATTERN or as -e/--expr")
+        pattern = pattern or expr
         target = store()
         names = target.names(pattern)
         configs = load_all(names, target.load, kind)

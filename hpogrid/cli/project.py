@@ -24,12 +24,17 @@ def _store():
     return ProjectStore()
 
 
+# hpogrid 1.3.3's short options of `project create` (its clis/configuration.py)
+SHORT_OPTIONS = {"model_config": "-m", "search_space": "-s", "hpo_config": "-o", "grid_config": "-g"}
+
+
 def config_options(required_scripts: bool) -> Callable:
     """The options naming a project's scripts and configs (saved names or JSON files)."""
 
     def decorate(command: Callable) -> Callable:
         for kind in reversed(CONFIG_OPTIONS):
             command = click.option(
+                SHORT_OPTIONS[kind],
                 f"--{kind}",
                 f"--{kind.replace('_', '-')}",
                 kind,
@@ -38,6 +43,7 @@ def config_options(required_scripts: bool) -> Callable:
                 help=f"saved {kind} name, or a JSON file holding one",
             )(command)
         return click.option(
+            "-p",
             "--scripts_path",
             "--scripts-path",
             "scripts_path",
@@ -103,8 +109,12 @@ def update(name: str, scripts_path: str | None, **refs: str | None) -> None:
     "list", help="List projects (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid project list 'mnist*'"
 )
 @click.argument("pattern", required=False)
+@click.option("-e", "--expr", metavar="GLOB", help="The same as PATTERN (hpogrid 1.x's form).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_(pattern: str | None, as_json: bool) -> None:
+def list_(pattern: str | None, expr: str | None, as_json: bool) -> None:
+    if pattern and expr:
+        raise click.UsageError("give the pattern once: as PATTERN or as -e/--expr")
+    pattern = pattern or expr
     store = _store()
     projects = list(load_all(store.names(pattern), store.load, "project").values())
     if as_json:

@@ -66,7 +66,12 @@ FIELDS = (
         nullable=True,
         metavar="PATH",
     ),
-    Field("verbose", "bool", "print Ray Tune's own progress output", default=False),
+    Field(
+        "verbose",
+        "bool",
+        "print Ray Tune's own progress output (hpogrid 1.x's -v LEVEL: 0 is off, more is on)",
+        default=False,
+    ),
     Field(
         "stop",
         "object",

@@ -92,12 +92,17 @@ def read_json_file(path: Path, what: str) -> Any:
 
 
 def load_config_file(kind: str, path: Path) -> dict:
-    """Load and validate a config of the given type from any JSON (or YAML) file."""
-    data = read_json_file(path, kind)
+    """Load and validate a config of the given type from any JSON (or YAML) file; hpogrid 1.x's forms of
+    it are read as today's, said once on stderr."""
+    from hpogrid.configs import legacy
+
+    data, changes = legacy.normalise(kind, read_json_file(path, kind))  # 1.x's forms, read as today's
     try:
-        return CONFIG_TYPES[kind].validate(data)
+        clean = CONFIG_TYPES[kind].validate(data)
     except ValidationError as exc:
         raise ValidationError(exc.where, exc.field, f"{exc.detail} (in {path})") from None
+    legacy.tell(kind, str(path), changes)
+    return clean
 
 
 class ConfigStore:
