@@ -212,6 +212,13 @@ class ProjectStore:
     def load(self, name: str) -> Project:
         path = self.path(name)
         if not (path / PROJECT_FILE).is_file():
+            from hpogrid.migrate import PROJECT_FILES
+
+            if any((path / f).is_file() for f in PROJECT_FILES):
+                raise NotFoundError(
+                    f"project '{name}' is in hpogrid 1.x's layout ({path}); import it with "
+                    f"`hpogrid migrate {self.root.parent}`"
+                )
             raise NotFoundError(
                 f"no project named '{name}'{did_you_mean(name, self.names())}; see `hpogrid project list`"
             )

@@ -288,6 +288,8 @@ def test_migrate_an_older_base_path_in_place(hpogrid, base):
     (project / "config" / "config.json").rename(project / "config" / "project_config.json")
     (project / "config" / "config.yaml").unlink()
     assert json.loads(hpogrid("project", "list", "--json").stdout) == []  # not a project of today's yet
+    shown = hpogrid("project", "show", "legacy_project", ok=False)
+    assert shown.exit_code == 2 and f"1.x's layout ({project}); import it with `hpogrid migrate {base}`" in shown.stderr
     result = {e["name"]: e["outcome"] for e in json.loads(hpogrid("migrate", base, "--json").stdout)}
     assert result["hpo_long"] == "normalised" and result["model_defaults"] == "unchanged"
     assert result["legacy_project"] == "imported"
@@ -311,3 +313,127 @@ def test_a_migrated_1x_project_runs(base, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["num_trials"] == 6 and len(summary["trials"]) == 6
     assert all(t["status"] == "terminated" and t["value"] is not None for t in summary["trials"])
+
+
+def test_the_config_command_lines_of_1x_readme(hpogrid, base, tmp_path, monkeypatch):
+    """hpogrid 1.3.3's README (its sdist), lines 17-47 of the inventory: each runs and means what it meant.
+    As printed there, #19 and #30 lack NAME and #37 and #39 are not valid JSON (1.3.3 refused them too):
+    they run here with the NAME and the JSON mended. One clash: 1.3.3's `search_space update` replaced the
+    whole space (#38, against its README); today's keeps the others, as its README said and ours says."""
+    monkeypatch.setenv("RUCIO_ACCOUNT", "alice")  # the shell expands ${RUCIO_ACCOUNT} in #23 and #25
+    from hpogrid.configs.grid import DEFAULT_CONTAINER
+
+    hpogrid(*"hpo_config create my_example_config --algorithm random --metric loss --mode min --num_trials 100".split())
+    created = saved(base, "hpo_config", "my_example_config")
+    assert created == CONFIG_TYPES["hpo_config"].validate({"num_trials": 100})  # the rest: defaults
+    hpogrid(*"hpo_config update my_example_config --algorithm bayesian".split())
+    assert saved(base, "hpo_config", "my_example_config") == {**created, "algorithm": "bayesian"}
+    hpogrid("hpo_config", "update", "my_example_config", "--max_concurrent", "5")
+    hpogrid(
+        *"hpo_config recreate my_example_config --algorithm bayesian --metric loss --mode min --num_trials 100".split()
+    )
+    assert saved(base, "hpo_config", "my_example_config")["max_concurrent"] == 3  # recreate: defaults again
+    assert "my_example_config" in hpogrid("hpo_config", "list").stdout
+    assert "bayesian" in hpogrid("hpo_config", "show", "my_example_config").stdout
+
+    hpogrid(
+        "grid_config",
+        "create",
+        "my_example_config",
+        "--site",
+        "ANALY_MANC_GPU_TEST",
+        "--inDS",
+        "user.alice.mydataset01",
+    )
+    grid = saved(base, "grid_config", "my_example_config")
+    assert grid["site"] == ["ANALY_MANC_GPU_TEST"] and grid["inDS"] == "user.alice.mydataset01"
+    image = "docker://gitlab-registry.cern.ch/aml/hyperparameter-optimization/alkaid-qt/hpogrid:latest"
+    hpogrid("grid_config", "update", "my_example_config", "--container", image)
+    assert saved(base, "grid_config", "my_example_config") == {**grid, "container": image}
+    hpogrid(
+        "grid_config",
+        "recreate",
+        "my_example_config",
+        "--site",
+        "ANALY_BNL_GPU_ARC",
+        "--inDS",
+        "user.alice.mydataset02",
+    )
+    grid = saved(base, "grid_config", "my_example_config")
+    assert grid["container"] == DEFAULT_CONTAINER and grid["outDS"] is None and grid["site"] == ["ANALY_BNL_GPU_ARC"]
+    assert "ANALY_BNL_GPU_ARC" in hpogrid("grid_config", "show", "my_example_config").stdout
+    assert "my_example_config" in hpogrid("grid_config", "list").stdout
+
+    param = '{"input_path": "mypath/signl_point/", "epochs": 100}'
+    hpogrid(
+        "model_config",
+        "create",
+        "my_example_config",
+        "--script",
+        "train.py",
+        "--model",
+        "advanced_rnn",
+        "--param",
+        param,
+    )
+    assert saved(base, "model_config", "my_example_config")["param"] == json.loads(param)
+    hpogrid("model_config", "update", "my_example_config", "--model", "revised_rnn")
+    assert saved(base, "model_config", "my_example_config")["model"] == "revised_rnn"
+    param = '{"input_path": "mypath/bkg_point/", "epochs": 200}'
+    hpogrid(
+        "model_config",
+        "recreate",
+        "my_example_config",
+        "--script",
+        "train.py",
+        "--model",
+        "revised_rnn",
+        "--param",
+        param,
+    )
+    assert saved(base, "model_config", "my_example_config")["param"]["epochs"] == 200
+    assert "revised_rnn" in hpogrid("model_config", "show", "my_example_config").stdout
+
+    space = (
+        '{ "lr":{"method":"loguniform","dimension":{"low":1e-5,"high":1e-2, "base":10}},'
+        '"batchsize":{"method":"categorical","dimension":{"categories":[32,64,128,256,512,1024]}},'
+        '"num_layers":{"method":"uniformint","dimension":{"low":3,"high":10}},'
+        '"momentum":{"method":"uniform","dimension":{"low":0.5,"high":1.0}} }'
+    )
+    hpogrid("search_space", "create", "my_search_space", "-s", space)
+    assert list(saved(base, "search_space", "my_search_space")) == ["lr", "batchsize", "num_layers", "momentum"]
+    hpogrid(
+        "search_space",
+        "update",
+        "my_search_space",
+        "-s",
+        '{"new_hp":{"method":"lognormal","dimension":{"mu":1,"sigma":1}}}',
+    )
+    assert list(saved(base, "search_space", "my_search_space")) == [
+        "lr",
+        "batchsize",
+        "num_layers",
+        "momentum",
+        "new_hp",
+    ]
+    space = (
+        '{ "lr":{"method":"categorical", "dimension":{"categories": [1e-4,1e-3,1e-2,1e-1]}},'
+        '"batchsize":{"method":"categorical","dimension":{"categories":[32,64,128,256,512,1024]}}}'
+    )
+    hpogrid("search_space", "recreate", "my_search_space", "-s", space)
+    assert list(saved(base, "search_space", "my_search_space")) == ["lr", "batchsize"]
+    assert "my_search_space" in hpogrid("search_space", "list").stdout
+    assert "batchsize" in hpogrid("search_space", "show", "my_search_space").stdout
+
+    # #42-47: a project with all five short options, list -e, show
+    script = tmp_path / "train.py"
+    script.write_text("def my_objective(config, reporter):\n    reporter(loss=config['lr'])\n")
+    hpogrid("model_config", "create", "test_model", "--script", "train.py", "--model", "my_objective")
+    hpogrid("project", "create", "my_project", "-p", script, "-m", "test_model", "-s", "my_search_space",
+            "-o", "my_example_config", "-g", "my_example_config")  # fmt: skip
+    hpogrid("project", "update", "my_project", "-o", "my_example_config")
+    hpogrid("project", "recreate", "my_project", "-p", script, "-m", "test_model", "-s", "my_search_space",
+            "-o", "my_example_config")  # fmt: skip
+    assert [p["name"] for p in json.loads(hpogrid("project", "list", "-e", "my_*", "--json").stdout)] == ["my_project"]
+    assert json.loads(hpogrid("project", "list", "-e", "my", "--json").stdout) == []  # a glob matches whole names
+    assert "my_objective" in hpogrid("project", "show", "my_project").stdout

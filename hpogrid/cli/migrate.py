@@ -13,7 +13,8 @@ HELP = """Import the configs and projects of hpogrid 1.x into today's store ($HP
 \b
 SOURCE is where 1.x kept them: its userdata folder (hpogrid 1.3: inside the installed
 package, e.g. ~/.local/lib/python3.X/site-packages/hpogrid/userdata, or that package folder)
-or the HPOGRID_BASE_PATH that hpogrid 1.0-1.2 used.
+or the HPOGRID_BASE_PATH that hpogrid 1.0-1.2 used. In the environment that has 1.x,
+`python -c "import hpogrid; print(hpogrid.__path__[0])"` prints the package folder.
 
 Each is read in its 1.x form and saved in today's; the table says what was imported,
 normalised (how) or skipped (why). Nothing that exists is overwritten unless --force (a
