@@ -30,6 +30,9 @@ COMMANDS = {
     "evaluate": ("hpogrid.cli.grid", "evaluate"),
     "sites": ("hpogrid.cli.grid", "sites"),
     "report": ("hpogrid.cli.report", "report"),
+    "submit": ("hpogrid.cli.legacy", "submit"),  # hpogrid 1.3.3's command lines
+    "report_grid": ("hpogrid.cli.legacy", "report_grid"),
+    "migrate": ("hpogrid.cli.migrate", "migrate"),
 }
 
 

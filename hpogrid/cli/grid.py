@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hpogrid.cli.complete import project_names
+from hpogrid.cli.legacy import note
 from hpogrid.cli.options import warm_start_options
 from hpogrid.cli.output import best_config_lines, echo_json, say
 from hpogrid.errors import HpogridError
@@ -98,10 +99,26 @@ if TYPE_CHECKING:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --emulate: a local file standing in for grid_config.inDS (repeatable).",
 )
+@click.option(
+    "-m",
+    "--mode",
+    type=click.Choice(["local", "grid", "idds"]),
+    help="hpogrid 1.3.3's form: local = `hpogrid local_run PROJECT`, grid = this command (the default; in "
+    "1.3.3 what a grid job ran), idds = `hpogrid submit_idds PROJECT`.",
+)
+@click.option(
+    "-p",
+    "--search_points",
+    "--search-points",
+    "search_points",
+    metavar="FILE",
+    help="With --mode local: JSON list of configurations to evaluate first (local_run --search_points).",
+)
 @warm_start_options
+@click.pass_context
 def run(
-    project, n_jobs, site, time_hours, memory, architecture, excluded_site, cores, max_attempts, priority, no_email,
-    dry, as_json, emulate, inputs, warm_start, warm_start_from,
+    ctx, project, n_jobs, site, time_hours, memory, architecture, excluded_site, cores, max_attempts, priority,
+    no_email, dry, as_json, emulate, inputs, mode, search_points, warm_start, warm_start_from,
 ):  # fmt: skip
     import datetime as dt
 
@@ -109,6 +126,15 @@ def run(
     from hpogrid.grid import submit as grid
     from hpogrid.project import ProjectStore
 
+    if mode is not None:
+        from hpogrid.cli.legacy import project_input
+
+        project = project_input(project)
+        if mode != "grid":
+            return _run_elsewhere(ctx, mode, project)
+        note("`run --mode grid` of hpogrid 1.3.3 ran the search inside a grid job; today it submits the project")
+    if search_points:
+        raise click.UsageError("--search_points is for --mode local (hpogrid local_run --search_points)")
     if dry and emulate:
         raise click.UsageError("--dry-run and --emulate cannot be combined")
     if as_json and not dry:
@@ -160,6 +186,36 @@ def run(
         return 0
     _echo_submitted(grid.submit(loaded, request), f"task {{}}{{}}: {n_jobs} job(s)")
     return 0
+
+
+# run's options that `run --mode local|idds` passes on to local_run / submit_idds
+PASSED_ON = {
+    "local": ("search_points", "warm_start", "warm_start_from"),
+    "idds": ("site", "architecture", "dry", "warm_start", "warm_start_from"),
+}
+
+
+def _run_elsewhere(ctx: click.Context, mode: str, project: str):
+    """`run --mode local` = `local_run`, `run --mode idds` = `submit_idds`: the options both take go on,
+    any other is refused."""
+    from hpogrid.cli.legacy import forward, given
+    from hpogrid.cli.local_run import local_run
+
+    names = {p.name: p for p in ctx.command.params}
+    wrong = [n for n in names if n not in (*PASSED_ON[mode], "project", "mode") and given(ctx, n)]
+    if wrong:
+        target = "local_run" if mode == "local" else "submit_idds"
+        raise click.UsageError(f"{names[wrong[0]].opts[-1]} is not an option of --mode {mode} (hpogrid {target})")
+    args = [project]
+    for name in PASSED_ON[mode]:
+        value, option = ctx.params[name], names[name].opts[-1]
+        if value is True:
+            args.append(option)
+        elif value not in (None, False):
+            args += [option, str(value)]
+    if mode == "idds":
+        note("`run --mode idds` of hpogrid 1.3.3 was an iDDS evaluation job; today it submits as `submit_idds`")
+    return forward(ctx, local_run if mode == "local" else submit_idds, args)
 
 
 def dry_run_summary(planned: dict, left_out: int) -> list[str]:
@@ -312,6 +368,9 @@ def submit_idds(
     return 0
 
 
+LEGACY_MAX_POINTS = 9999  # hpogrid 1.3.3's generate: -m was optional and 9999 in effect
+
+
 @click.command(
     "generate",
     hidden=True,
@@ -320,20 +379,37 @@ def submit_idds(
     "  python3 -m hpogrid generate --in in.json --out out.json -n 4 -m 100 --algorithm hyperopt --seed 7",
 )
 @click.option(
+    "-i",
     "--in",
     "--infile",
     "infile",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help='{"points": [[point, loss or null], ...], "opt_space": search space}',
+    help='{"points": [[point, loss or null], ...], "opt_space": search space} (none: no points yet, --space).',
 )
-@click.option("--out", "--outfile", "outfile", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "--outfile",
+    "outfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the new points go (default: stdout).",
+)
 @click.option("-n", "--n_points", "--n_point", "n_points", type=click.IntRange(min=0), required=True)
-@click.option("-m", "--max_points", "--max_point", "max_points", type=click.IntRange(min=1), required=True)
-@click.option("--algorithm", "--lib", "algorithm", default="random", show_default=True)
+@click.option(
+    "-m",
+    "--max_points",
+    "--max_point",
+    "max_points",
+    type=click.IntRange(min=1),
+    default=LEGACY_MAX_POINTS,
+    show_default=True,
+    help="Points of the whole search, those so far included.",
+)
+@click.option("--algorithm", "-l", "--lib", "algorithm", default="random", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--param", "param", metavar="JSON", help="algorithm_param of the hpo_config.")
 @click.option(
+    "-s",
     "--space",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Search space JSON (default: opt_space of the input).",
@@ -344,7 +420,19 @@ def submit_idds(
     metavar="JSON",
     help='Points of earlier runs to learn from first, {"points": [[point, loss], ...]} (submit_idds --warm_start).',
 )
-def generate(infile, outfile, n_points, max_points, algorithm, seed, param, space, warm):
+@click.option(
+    "--metric",
+    help="hpogrid 1.3.3: a result given as an object ({metric: value, ...}) is read at this key (default loss).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["min", "max"]),
+    default="min",
+    show_default=True,
+    help="hpogrid 1.3.3: max looks for the largest values (iDDS reports losses: min).",
+)
+@click.option("--method", metavar="NAME", help="hpogrid 1.3.3: nevergrad's optimizer (algorithm_param optimizer).")
+def generate(infile, outfile, n_points, max_points, algorithm, seed, param, space, warm, metric, mode, method):
 
     from hpogrid.configs.store import read_json_file
     from hpogrid.fileio import write_json_atomic
@@ -352,12 +440,19 @@ def generate(infile, outfile, n_points, max_points, algorithm, seed, param, spac
     from hpogrid.grid.steering import read_history
     from hpogrid.space.model import SearchSpace
 
-    data = read_json_file(infile, "--in")
+    if infile is None and space is None:
+        raise click.UsageError("give --in FILE (the points so far) or --space FILE (no points yet)")
+    data = read_json_file(infile, "--in") if infile else {"points": []}
     space_json = (
         read_json_file(space, "--space") if space else (data.get("opt_space") if isinstance(data, dict) else None)
     )
     if not space_json:
         raise click.UsageError("no search space: the input has no opt_space; give --space FILE")
+    given_space = data.get("opt_space") if space and isinstance(data, dict) else None
+    if given_space and given_space != space_json:
+        note("--space is used, not the input's opt_space (hpogrid 1.3.3 used the input's when given --infile)")
+    if metric or mode == "max":
+        data = _as_losses(data, metric or "loss", mode)
     history = read_history(data, SearchSpace.parse(space_json))
     from hpogrid.strictjson import StrictJSONError, loads
 
@@ -365,14 +460,40 @@ def generate(infile, outfile, n_points, max_points, algorithm, seed, param, spac
         params = loads(param) if param else {}
     except (ValueError, StrictJSONError) as exc:
         raise click.UsageError(f"--param: not valid JSON ({exc})") from None
+    if method:
+        if algorithm != "nevergrad":
+            raise click.UsageError(f"--method names a nevergrad optimizer; --algorithm is {algorithm}")
+        params = {**params, "optimizer": method}
     try:
         earlier = read_history(loads(warm), SearchSpace.parse(space_json)) if warm else []
     except (ValueError, StrictJSONError) as exc:
         raise click.UsageError(f"--warm_start: not valid JSON ({exc})") from None
     points = ask(history, space_json, algorithm, n_points, max_points, seed, params, earlier)
-    write_json_atomic(outfile, points)
+    if outfile:
+        write_json_atomic(outfile, points)
+    else:
+        echo_json(points)
     click.echo(f"{len(points)} new point(s) after {len(history)}", err=True)
     return 0
+
+
+def _as_losses(data, metric: str, mode: str):
+    """hpogrid 1.3.3's steering input: results as numbers or objects holding `metric`, maximized for mode
+    max; as today's: numbers minimized (the same order of points)."""
+    points = data.get("points", []) if isinstance(data, dict) else data
+    converted = []
+    for item in points or []:
+        if isinstance(item, (list, tuple)) and len(item) > 1:
+            result = item[1]
+            if isinstance(result, dict):
+                if metric not in result:
+                    raise click.UsageError(f"--metric {metric}: a result has no such key: {result}")
+                result = result[metric]
+            if isinstance(result, (int, float)) and not isinstance(result, bool) and mode == "max":
+                result = -result
+            item = [item[0], result, *item[2:]]
+        converted.append(item)
+    return {**data, "points": converted} if isinstance(data, dict) else converted
 
 
 @click.command(
@@ -393,21 +514,60 @@ def evaluate(project):
     "sites",
     help="Grid queues you can run on (from ATLAS CRIC; $HPOGRID_CRIC_URL to use another copy).\n\n"
     "\b\nExamples:\n  hpogrid sites                       # online GPU queues\n"
-    "  hpogrid sites --name 'ANALY_*BNL*' --all --any-status\n  hpogrid sites --json",
+    "  hpogrid sites --name 'ANALY_*BNL*' --all --any-status\n  hpogrid sites --info state,corepower --json",
 )
-@click.option("--name", "pattern", metavar="GLOB", help="Queue name pattern (case-insensitive).")
-@click.option("--gpu/--all", "gpu_only", default=True, show_default=True, help="Only GPU queues, or all.")
-@click.option("--online/--any-status", "online_only", default=True, show_default=True, help="Only online queues.")
-@click.option("--type", "kind", type=click.Choice(["analysis", "production", "unified"]), help="Queue type.")
+@click.option("-n", "--name", "pattern", metavar="GLOB", help="Queue name pattern (case-insensitive).")
+@click.option(
+    "--gpu/--all",
+    "--gpu_sites/--all_sites",
+    "gpu_only",
+    default=True,
+    show_default=True,
+    help="Only GPU queues, or all.",
+)
+@click.option(
+    "--online/--any-status",
+    "--active/--all_status",
+    "online_only",
+    default=True,
+    show_default=True,
+    help="Only online queues (CRIC status online; 1.3.3's --active looked at its state ACTIVE).",
+)
+@click.option(
+    "-t",
+    "--type",
+    "--site_type",
+    "kind",
+    metavar="TYPES",
+    help="Queue types, comma-separated: analysis, production, unified.",
+)
+@click.option(
+    "-i",
+    "--info",
+    metavar="FIELDS",
+    help="More columns: CRIC's fields of each queue, comma-separated (e.g. state,maxinputsize,corepower).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def sites(pattern, gpu_only, online_only, kind, as_json):
+def sites(pattern, gpu_only, online_only, kind, info, as_json):
     from hpogrid.cli.output import echo_table
     from hpogrid.grid.gateway import grid_queues
     from hpogrid.grid.sites import COLUMNS, queue_rows
 
-    rows = queue_rows(grid_queues(), pattern, gpu_only, online_only, kind)
+    kinds = [k.strip() for k in (kind or "").split(",") if k.strip()]
+    for one in kinds:
+        if one not in SITE_TYPES:
+            raise click.BadParameter(f"'{one}' is not one of {', '.join(SITE_TYPES)}", param_hint="'--type'")
+    fields = [f.strip() for f in (info or "").split(",") if f.strip()]
+    queues = grid_queues()
+    rows = [r for r in queue_rows(queues, pattern, gpu_only, online_only) if not kinds or r["type"] in kinds]
+    columns = [*COLUMNS, *(f for f in fields if f not in COLUMNS)]
+    for r in rows:
+        r.update({f: queues[r["name"]].get(f) for f in columns if f not in r})
     if as_json:
         echo_json(rows)
     else:
-        echo_table([c.upper() for c in COLUMNS], [[r[c] for c in COLUMNS] for r in rows], "No queues match.")
+        echo_table([c.upper() for c in columns], [[r[c] for c in columns] for r in rows], "No queues match.")
     return 0
+
+
+SITE_TYPES = ("analysis", "production", "unified")

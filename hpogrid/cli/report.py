@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from hpogrid.cli.complete import project_names
+from hpogrid.cli.legacy import short_options
 from hpogrid.cli.options import task_filters
 from hpogrid.cli.output import say
 from hpogrid.fileio import kind_of
@@ -17,6 +18,7 @@ from hpogrid.report.table import EXTRA_COLUMNS
 SHOWN_ROWS = 30
 
 
+@short_options(limit="-l", days="-d", taskname="-n", id_range="-r")
 @click.command(
     "report",
     help="Every trial of a project, best first: local runs, grid and iDDS tasks (or one results file).\n\n"
@@ -24,7 +26,8 @@ SHOWN_ROWS = 30
     "  hpogrid report mnist --extra site,taskid,time_s --top 10 --analyze\n"
     "  hpogrid report mnist --runs        # runs and tasks side by side (e.g. of local_run --multirun)\n"
     "  hpogrid report mnist --days 7 --taskname 'user.*.hpogrid.mnist.2026*' --to_mlflow\n"
-    "  hpogrid report projects/mnist/runs/20261125-101500-123/summary.json --to_json\n\n"
+    "  hpogrid report projects/mnist/runs/20261125-101500-123/summary.json --to_json\n"
+    "  hpogrid report mnist --add old_run/       # beside an hpogrid 1.x run (userJobMetadata.json, cache/)\n\n"
     "\b\nPlots (--to_html has them all; --plot NAME writes one alone):\n  "
     + "\n  ".join(f"{k:<21}{v}" for k, v in PLOT_NAMES.items()),
 )
@@ -38,7 +41,15 @@ SHOWN_ROWS = 30
     show_default=True,
     help="Which trials: local runs, grid/iDDS tasks, or both.",
 )
-@click.option("--extra", metavar="COLS", help=f"Extra columns, comma-separated: {', '.join(EXTRA_COLUMNS)}.")
+@click.option(
+    "--add",
+    "added",
+    metavar="PATH",
+    multiple=True,
+    help="Also the trials of this results file or folder (of hpogrid 1.x too: userJobMetadata.json, a run "
+    "folder, its cache/); repeatable.",
+)
+@click.option("-e", "--extra", metavar="COLS", help=f"Extra columns, comma-separated: {', '.join(EXTRA_COLUMNS)}.")
 @click.option("--min", "low", type=float, help="Only trials whose metric is at least this.")
 @click.option("--max", "high", type=float, help="Only trials whose metric is at most this.")
 @click.option("--top", type=click.IntRange(min=1), help="Only the best K trials in the table and exports.")
@@ -81,7 +92,7 @@ SHOWN_ROWS = 30
     "--json", "as_json", is_flag=True, help="Print the table as JSON (every row, one object each) instead of text."
 )
 def report(
-    target, limit, days, taskname, id_range, jeditaskid, sources, extra, low, high, top, mode, analyze, outname,
+    target, limit, days, taskname, id_range, jeditaskid, sources, added, extra, low, high, top, mode, analyze, outname,
     to_csv, to_json, summary, to_html, to_pcp, plot_names, to_mlflow, mlflow_uri, by_run, quiet, as_json,
 ):  # fmt: skip
     from hpogrid.cli.output import echo_table
@@ -90,7 +101,7 @@ def report(
     from hpogrid.project import ProjectStore
     from hpogrid.report import SOURCES, Outputs, check_outname, collect_project, export_mlflow, render, write
     from hpogrid.report.analysis import analyze as analyze_table
-    from hpogrid.report.collect import GridQuery, read_file
+    from hpogrid.report.collect import GridQuery, add_file, read_file
     from hpogrid.report.table import build, check_extra
 
     columns = check_extra([c.strip() for c in extra.split(",") if c.strip()]) if extra else []
@@ -110,6 +121,8 @@ def report(
         folder, title = Path.cwd(), f"hpogrid report: {trials.project or Path(target).name}"
     else:
         _not_found(ProjectStore(), target)
+    for path in added:
+        add_file(trials, Path(path))
     for warning in trials.warnings:
         say("Warning", warning)
     table = build(trials, columns, low, high)  # every trial within the bounds: the analysis and plots

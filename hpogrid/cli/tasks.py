@@ -1,4 +1,4 @@
-"""`hpogrid tasks show|kill|retry`: follow and steer grid tasks."""
+"""`hpogrid tasks show|kill|retry|kill_and_retry`: follow and steer grid tasks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hpogrid.cli.legacy import short_options
 from hpogrid.cli.options import task_filters
 from hpogrid.cli.output import echo_json, echo_table, say
 
@@ -16,29 +17,46 @@ def tasks() -> None:
     pass
 
 
+@short_options(limit="-l", days="-d", taskname="-n", id_range="-r", jeditaskid="-i")
 @tasks.command(
     "show",
     help="List your recent tasks.\n\n\b\nExamples:\n  hpogrid tasks show --days 7 --status running\n"
     "  hpogrid tasks show --taskname 'user.*.hpogrid.mnist*' --output tasks.csv\n"
     "  hpogrid tasks show --jeditaskid 41234567 --metadata",
 )
-@click.option("--username", help="Tasks of this user (default: you).")
+@click.option("-u", "--username", help="Tasks of this user (default: you).")
 @task_filters("tasks")
-@click.option("--status", metavar="S[,S]", help="Only tasks in these states (e.g. running,done).")
-@click.option("--metadata", is_flag=True, help="Add the job metadata of finished jobs (metastruct).")
+@click.option("-s", "--status", metavar="S[,S]", help="Only tasks in these states (e.g. running,done).")
+@click.option("-m", "--metadata", is_flag=True, help="Add the job metadata of finished jobs (metastruct).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Also save to FILE (.json or .csv).")
 @click.option(
+    "-o",
+    "--outname",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="hpogrid 1.3.3's --output: save to FILE, as CSV if it ends in .csv, else as JSON.",
+)
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="hpogrid 1.3.3: no cached listing. Always so: the PanDA server API has no cache (accepted, no effect).",
+)
+@click.option(
+    "-c",
     "--outcol",
     metavar="COLS",
     help="Columns, comma-separated (default jeditaskid,status,taskname,computingsite,metastruct).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show(username, limit, days, taskname, jeditaskid, id_range, status, metadata, output, outcol, as_json):
+def show(
+    username, limit, days, taskname, jeditaskid, id_range, status, metadata, output, outname, sync, outcol, as_json
+):
     from hpogrid.grid.gateway import Gateway
     from hpogrid.grid.monitor import DEFAULT_COLUMNS, TaskQuery, check_columns, parse_range
     from hpogrid.grid.monitor import show as show_tasks
 
     columns = check_columns([c.strip() for c in outcol.split(",") if c.strip()]) if outcol else list(DEFAULT_COLUMNS)
+    if output and outname:
+        raise click.UsageError("--output and --outname are the same option: give one")
     if output and output.suffix.lower() not in (".json", ".csv"):
         raise click.UsageError("--output: give a file ending in .json or .csv")
     query = TaskQuery(
@@ -56,8 +74,8 @@ def show(username, limit, days, taskname, jeditaskid, id_range, status, metadata
     if not (metadata or "metastruct" in (outcol or "")):
         columns = [c for c in columns if c != "metastruct"]
     picked = [{c: r.get(c) for c in columns} for r in rows]
-    if output:
-        _save(output, picked, columns)
+    if output or outname:
+        _save(output or outname, picked, columns)
     if as_json:
         echo_json(picked)
     else:
@@ -75,7 +93,7 @@ def _save(path: Path, rows: list[dict], columns: list[str]) -> None:
     from hpogrid.results import jsonable
 
     rows = jsonable(rows)  # the server's datetimes as text; NaN and infinities in job metadata as null
-    if path.suffix.lower() == ".json":
+    if path.suffix.lower() != ".csv":
         write_atomic(path, dump_json(rows))
         return
     buffer = io.StringIO()
@@ -115,6 +133,23 @@ def retry(task_ids, new_params):
         if not isinstance(changes, dict):
             raise click.UsageError("--new-params: expected a JSON object, e.g. '{\"ramCount\": 4000}'")
     return _each(task_ids, lambda gateway, task_id: gateway.retry(task_id, changes))
+
+
+@tasks.command(
+    "kill_and_retry",
+    help="Kill tasks, wait until each has stopped, then retry it (as pbook's killAndRetry, which hpogrid 1.3.3 "
+    "used). The retry is refused if the server does not retry a killed task.\n\n"
+    "\b\nExample:\n  hpogrid tasks kill_and_retry 41234567",
+)
+@click.argument("task_ids", nargs=-1, type=int, required=True)
+def kill_and_retry(task_ids):
+    from hpogrid.grid.monitor import kill_then_retry
+
+    return _each(task_ids, lambda gateway, task_id: kill_then_retry(gateway, task_id, say=_progress))
+
+
+def _progress(line: str) -> None:
+    click.echo(line)
 
 
 def _each(task_ids, action) -> int:

@@ -42,11 +42,16 @@ class TaskQuery:
     status: tuple[str, ...] = ()
 
 
+OPEN_END = 2**63 - 1  # the last task ID of an open range (FIRST-)
+
+
 def parse_range(text: str) -> tuple[int, int]:
-    found = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text or "")
-    if not found or int(found.group(1)) > int(found.group(2)):
-        raise HpogridError(f"--range: got {text!r}, expected FIRST-LAST task IDs, e.g. 1000-1200")
-    return int(found.group(1)), int(found.group(2))
+    """FIRST-LAST task IDs, both included; FIRST- and -LAST leave one end open (as hpogrid 1.3.3 took them)."""
+    found = re.fullmatch(r"\s*(\d*)\s*-\s*(\d*)\s*", text or "")
+    first, last = (found.group(1), found.group(2)) if found else ("", "")
+    if not (first or last) or (first and last and int(first) > int(last)):
+        raise HpogridError(f"--range: got {text!r}, expected FIRST-LAST task IDs, e.g. 1000-1200 (or 1000-, -1200)")
+    return int(first or 0), int(last or OPEN_END)
 
 
 def check_columns(columns: list[str]) -> list[str]:
@@ -249,3 +254,35 @@ def command(gateway, task_id: int, action: Callable[[Any, int], str]) -> str:
                 "try again in a few minutes"
             ) from exc
         raise
+
+
+# pbook's killAndRetry (PBookCore): kill, wait 3 s, then look up to 6 times, 30 s apart, whether the task
+# has stopped (its superstatus final, localSpecs.task_final_superstatus_list), then retry it
+STOPPED = ("finished", "failed", "done", "broken", "aborted")
+KILL_SETTLE = 3.0
+KILL_POLLS, KILL_POLL_INTERVAL = 6, 30.0
+
+
+def kill_then_retry(
+    gateway, task_id: int, say: Callable[[str], None] = lambda _line: None, sleep: Callable[[float], None] | None = None
+) -> str:
+    """Kill a task, wait until it has stopped, retry it (what pbook's killAndRetry does); the outcome in
+    words. A task that does not stop in time is an HpogridError, as pbook's "Max attempts exceeded"."""
+    import time
+
+    sleep = sleep or time.sleep
+    say(f"{gateway.kill(task_id)}   ({task_link(task_id)})")
+    sleep(KILL_SETTLE)
+    for attempt in range(KILL_POLLS):
+        task = gateway.task(task_id) or {}
+        state = str(task.get("superStatus") or task.get("status") or "")
+        if state in STOPPED:
+            break
+        if attempt + 1 == KILL_POLLS:
+            raise HpogridError(
+                f"task {task_id}: still {state or 'unknown'} {KILL_SETTLE + KILL_POLL_INTERVAL * attempt:.0f} s after "
+                f"the kill; retry it later with `hpogrid tasks retry {task_id}`"
+            )
+        say(f"task {task_id}: {state or 'unknown'}, jobs still running; looking again in {KILL_POLL_INTERVAL:.0f} s")
+        sleep(KILL_POLL_INTERVAL)
+    return gateway.retry(task_id)

@@ -3,8 +3,11 @@
 Each trial is a TrialRecord (hpogrid/results.py) whose ``source`` says where it ran:
 ``{"kind": "local", "run"}``, ``{"kind": "grid", "task", "job", "site", "task_time_s"}`` or
 ``{"kind": "idds", "task", "job", "site"}``; the tasks of ``run --emulate`` (in the runs folder)
-``{"kind": "emulated", "run", "job"}``. A trial is identified by (kind, run or task, job, trial_id),
-so reading the same result twice (a summary and its journal, a cached and a fresh task) counts it once.
+``{"kind": "emulated", "run", "job"}``; what hpogrid 1.x wrote (hpogrid/report/legacy.py)
+``{"kind": "legacy", "file"}`` or, for a 1.x job's metadata on the grid, ``{"kind": "legacy", "task",
+"job", "site"}``. A trial is identified by (kind, run or task, job, trial_id), so reading the same result
+twice (a summary and its journal, a cached and a fresh task) counts it once; one of a 1.x file by its
+config and value.
 
 Grid tasks of a project are those it submitted (projects/P/grid/submissions.jsonl: fetched by ID, of
 any age) and those named ``user.*.hpogrid.P.*`` (found in the server's listing, 90 days at most). The
@@ -19,12 +22,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hpogrid.errors import HpogridError
+from hpogrid.report import legacy
 from hpogrid.results import (
     FORMAT,
     SUMMARY_FILE,
@@ -62,20 +67,61 @@ class Trials:
         unique = {id(s): s for s in skipped}.values()
         self.warnings += [w for w in (s.warning() for s in unique) if w]
 
-    def add(self, records: Iterable[TrialRecord]) -> int:
-        """Add the records not seen before; returns how many were new."""
-        added = 0
+    def add(self, records: Iterable[TrialRecord], fit: bool = False) -> int:
+        """Add the records not seen before; returns how many were new. Records of hpogrid 1.x (and all,
+        with fit: those of --add) are fitted first: see fitted."""
+        added, unfit = 0, []
         for record in records:
+            if fit or (record.source or {}).get("kind") == legacy.KIND:
+                fitted = self.fitted(record)
+                if fitted is None:
+                    unfit.append(record)
+                    continue
+                record = fitted
             key = identity(record)
             if key not in self._seen:
                 self._seen.add(key)
                 self.records.append(record)
                 added += 1
+        if unfit:
+            from hpogrid.report.table import source_label
+
+            plural = "s" if len(unfit) > 1 else ""
+            self.warnings.append(
+                f"{source_label(unfit[0]).split(' job ')[0]}: {len(unfit)} trial{plural} of metric "
+                f"'{unfit[0].metric}' without a value of '{self.metric}' left out"
+            )
         return added
+
+    def fitted(self, record: TrialRecord) -> TrialRecord | None:
+        """A record from elsewhere (a 1.x result, --add) as a trial of these: its hyperparameters and
+        extra metrics become columns; of another metric, it takes this metric's value from its extra
+        metrics or last result (None when it has none)."""
+        from dataclasses import replace
+
+        for name in flatten(record.config or {}):
+            if name not in self.hyperparameters:
+                self.hyperparameters.append(name)
+        if record.metric != self.metric:
+            reported = {**(record.last_result or {}), **(record.extra or {})}
+            if self.metric not in reported:
+                return None
+            value = _finite(reported[self.metric])
+            extra = {k: v for k, v in {**(record.extra or {}), record.metric: record.value}.items() if k != self.metric}
+            status = record.status if value is not None or record.status == "error" else "error"
+            record = replace(record, metric=self.metric, value=value, extra=extra, status=status)
+        for name in record.extra or {}:
+            if name not in self.extra_metrics and name != self.metric:
+                self.extra_metrics.append(name)
+        return record
 
 
 def identity(record: TrialRecord) -> tuple:
     source = record.source or {}
+    if source.get("kind") == legacy.KIND and source.get("task") is None:
+        # a 1.x file names no run, and its metadata no trial: the same trial read from a run folder, its
+        # cache/ and its userJobMetadata.json (or twice in metadata 1.x resumed) is the same config and value
+        return legacy.KIND, None, None, legacy.trial_key(flatten(record.config or {}), record.value)
     where = source.get("task") if source.get("task") is not None else source.get("run")
     return source.get("kind", "local"), where, source.get("job"), record.trial_id
 
@@ -177,15 +223,23 @@ def summary_records(summary: dict, skipped: Skipped, task: dict | None = None, a
     return records
 
 
-def read_file(path: Path, mode: str | None = None) -> Trials:
+def read_file(path: Path, mode: str | None = None, metric: str | None = None) -> Trials:
     """`hpogrid report FILE`: a run folder, summary.json, userJobMetadata.json, trials.jsonl, or the JSON
-    of `hpogrid tasks show --metadata --output F.json` ({PandaID: metadata} per task)."""
+    of `hpogrid tasks show --metadata --output F.json` ({PandaID: metadata} per task); and what hpogrid
+    1.x wrote: a run folder (userJobMetadata.json, cache/), its cache folder, its userJobMetadata.json,
+    the output of its `report_grid --summary`. metric: the one to take when a 1.x cache folder does not
+    say (a project's, for --add)."""
     path = Path(path)
     if not path.exists():
         raise HpogridError(f"{path}: no such file or directory (give a project name, or a results file)")
+    if path.is_dir() and not (path / TRIALS_FILE).is_file() and not (path / SUMMARY_FILE).is_file():
+        if legacy.is_run_folder(path) or legacy.is_cache_folder(path):
+            return _legacy_folder(path, mode, metric)
+        raise HpogridError(
+            f"{path}: not a run folder (it has no {TRIALS_FILE} or {SUMMARY_FILE}, nor hpogrid 1.x's "
+            f"{legacy.METADATA_FILE} or cache/)"
+        )
     if path.is_dir():
-        if not (path / TRIALS_FILE).is_file() and not (path / SUMMARY_FILE).is_file():
-            raise HpogridError(f"{path}: not a run folder (it has no {TRIALS_FILE} or {SUMMARY_FILE})")
         summary, skipped = summary_file(path / SUMMARY_FILE)
         records, left = run_records(path, (summary, skipped))
         for record in records:
@@ -199,27 +253,74 @@ def read_file(path: Path, mode: str | None = None) -> Trials:
         summary, beside = summary_file(path.parent / SUMMARY_FILE)
         return _trials_of(records, [summary] if summary else [], mode, path, skipped, beside)
     data = _read_json(path)
-    found = list(_metadata_in(data))
-    if not any(_is_summary(value) for _, value in found):
+    if legacy.is_empty_metadata(data):
         raise HpogridError(
-            f"{path}: not a results file: expected a run summary ({FORMAT}), a job's userJobMetadata.json, "
-            "a trials.jsonl, or `hpogrid tasks show --metadata --output FILE.json`"
+            f"{path}: holds no trials: {{}} is what an hpogrid 1.x job writes when it starts (it ended before "
+            "writing its results)"
+        )
+    found = list(_metadata_in(data))
+    if not any(_is_summary(value) or legacy.is_metadata(value) for _, value in found):
+        raise HpogridError(
+            f"{path}: not a results file: expected a run summary ({FORMAT}), a job's userJobMetadata.json "
+            "(of today or of hpogrid 1.x), a trials.jsonl, or `hpogrid tasks show --metadata --output FILE.json`"
         )
     skipped = Skipped(where(path))
     headers, records = [], []
     for at, value in found:
-        header, trials = job_records(value, skipped, at)
-        headers += [header] if _is_summary(value) else []
+        header, trials = job_records(value, skipped, at, metric=metric)
+        if legacy.is_metadata(value):
+            job = re.search(r"\[(\d+)\]$", at)  # the PanDA job ID where the file has it, else the position
+            for record in trials:
+                record.source.update(file=where(path), job=int(job.group(1)) if job else None)
+                for ours, theirs in (("task", "taskid"), ("site", "site")):  # 1.x report_grid --summary
+                    if value.get(theirs) is not None and not isinstance(value[theirs], (dict, list)):
+                        record.source[ours] = value[theirs]
+        headers += [header] if _is_summary(value) or legacy.is_metadata(value) else []
         records += trials
     return _trials_of(records, headers, mode, path, skipped)
 
 
-def job_records(metadata: Any, skipped: Skipped, at: str, task: dict | None = None) -> tuple[dict, list[TrialRecord]]:
-    """The fields and trials of a job's metadata (or a run summary). Metadata that is not a JSON object
-    counts as a bad record; an object without trials has none (a job that failed before its run)."""
+def _legacy_folder(path: Path, mode: str | None, metric: str | None) -> Trials:
+    """A run folder or cache folder of hpogrid 1.x: its trials as ``{"kind": "legacy", "file": folder}``."""
+    header, records, skips = legacy.read_folder(path, metric)
+    if not records:
+        why = "; ".join(w for w in (s.warning() for s in skips) if w)
+        raise HpogridError(f"{path}: holds no trials of hpogrid 1.x{f' ({why})' if why else ''}")
+    for record in records:
+        extra = {"task_time_s": header["duration_s"]} if header.get("duration_s") is not None else {}
+        record.source = {**record.source, **extra, "file": where(path)}
+    return _trials_of(records, [header], mode, path, *skips)
+
+
+def add_file(trials: Trials, path: Path) -> None:
+    """`--add PATH`: the trials of a results file (hpogrid 1.x's too) beside the others, as trials of
+    their metric (see Trials.fitted); its warnings with theirs."""
+    other = read_file(Path(path), trials.mode, trials.metric)
+    trials.warnings += other.warnings
+    added = trials.add(other.records, fit=True)
+    if other.metric != trials.metric and added:
+        trials.warnings.append(
+            f"{where(Path(path))}: optimized '{other.metric}'; shown as trials of '{trials.metric}' (its value "
+            f"where they reported one), '{other.metric}' as an extra metric"
+        )
+
+
+def job_records(
+    metadata: Any, skipped: Skipped, at: str, task: dict | None = None, metric: str | None = None
+) -> tuple[dict, list[TrialRecord]]:
+    """The fields and trials of a job's metadata (or a run summary; or hpogrid 1.x's job metadata, whose
+    trials are of source kind legacy). Metadata that is not a JSON object counts as a bad record; an
+    object without trials has none (a job that failed before its run, a 1.x job's {}). metric: the one
+    to take when 1.x metadata does not name it."""
     if not isinstance(metadata, dict):
         skipped.add(at, f"the job's metadata {shown(metadata)} is not a JSON object")
         return {}, []
+    if legacy.is_metadata(metadata):
+        header, records = legacy.metadata_records(metadata, skipped, at, metric)
+        extra = {"task_time_s": header.get("duration_s"), "site": (task or {}).get("site")}
+        for record in records:
+            record.source.update({k: v for k, v in extra.items() if v is not None})
+        return header, records
     header = summary_fields(metadata, skipped, at)
     return header, summary_records(header, skipped, task, at)
 
@@ -229,19 +330,27 @@ def _is_summary(data: Any) -> bool:
 
 
 def _metadata_in(data: Any, at: str = "") -> Iterable[tuple[str, Any]]:
-    """(where, value) of the run summaries in a results file, and of the jobs' metadata that are not one."""
-    if _is_summary(data):
+    """(where, value) of the run summaries in a results file, and of the jobs' metadata that are not one
+    (hpogrid 1.x's: a job's metadata, a list of them, a `report_grid --summary`)."""
+    if _is_summary(data) or legacy.is_metadata(data):
         yield at, data
+    elif legacy.is_report_summary(data):
+        for index, job in enumerate(legacy.summary_jobs(data)):
+            yield f"{at} jobs[{index}]", job
     elif isinstance(data, dict):  # {PandaID: metadata}
         for key, value in data.items():
             if str(key).isdigit():
+                if isinstance(value, dict) and set(value) == {"user_job_metadata"}:  # as bigpanda gave it to 1.x
+                    value = value["user_job_metadata"]
                 yield f"{at}[{key}]", value
             else:
                 yield from _metadata_in(value, f"{at}[{key}]")
-    elif isinstance(data, list):  # rows of `tasks show --output`, each with a metastruct
+    elif isinstance(data, list):  # rows of `tasks show --output`, each with a metastruct; 1.x job metadata
         for index, row in enumerate(data):
             if isinstance(row, dict) and isinstance(row.get("metastruct"), dict):
                 yield from _metadata_in(row["metastruct"], f"{at}[{index}].metastruct")
+            elif legacy.is_metadata(row):
+                yield f"{at}[{index}]", row
 
 
 def _trials_of(
@@ -249,7 +358,8 @@ def _trials_of(
 ) -> Trials:
     first = summaries[0] if summaries else {}
     metric = first.get("metric") or (records[0].metric if records else "loss")
-    names = list(first.get("hyperparameters") or _names_in(records))
+    named = [n for s in summaries for n in s.get("hyperparameters") or []]
+    names = list(dict.fromkeys(named)) or _names_in(records)
     extras = sorted({k for r in records for k in (r.extra or {})})
     trials = Trials(metric=metric, mode=mode or first.get("mode") or "min", hyperparameters=names)
     trials.extra_metrics, trials.project = extras, first.get("project")
@@ -460,9 +570,11 @@ def task_records(gateway, row: dict, kind: str, metric: str, mode: str) -> tuple
     skipped = Skipped(f"task {task_id}")
     records = []
     for panda_id, metadata in sorted(gateway.job_metadata(task_id).items()):
-        for record in job_records(metadata, skipped, f" job {panda_id}", row)[1]:
+        for record in job_records(metadata, skipped, f" job {panda_id}", row, metric)[1]:
             # the task and job are the server's: what a job wrote of itself may be wrong (emulated: task 0)
             kind_of = "idds" if kind == "idds" else "grid"
+            if record.source.get("kind") == legacy.KIND:  # a task of hpogrid 1.x
+                kind_of = legacy.KIND
             record.source = {**record.source, "kind": kind_of, "task": task_id, "job": panda_id}
             records.append(record)
     if kind == "idds":

@@ -104,6 +104,10 @@ def group_of(record: TrialRecord) -> str:
     kind = source.get("kind", "local")
     if kind == "local":
         return f"run {source.get('run') or 'local'}"
+    if kind == "legacy":
+        from hpogrid.report.table import group_label
+
+        return group_label(record)
     return f"{'idds' if kind == 'idds' else 'task'} {source.get('task')}"
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from hpogrid.report.collect import Trials, flat_config
-from hpogrid.report.table import _number
+from hpogrid.report.table import _number, label_of
 
 
 def group_of(source: dict) -> str:
@@ -15,6 +15,8 @@ def group_of(source: dict) -> str:
     kind = source.get("kind", "local")
     if kind in ("local", "emulated"):
         return f"{kind} {source.get('run') or ''}".strip()
+    if kind == "legacy":  # hpogrid 1.x's files and tasks
+        return label_of(source).split(" job ")[0]
     return f"{'idds' if kind == 'idds' else 'task'} {source.get('task')}"
 
 

@@ -30,7 +30,7 @@ EXTRA_COLUMNS: dict[str, Callable[[TrialRecord], Any]] = {
     "taskid": lambda r: r.source.get("task"),
     "jobid": lambda r: r.source.get("job"),
     "run": lambda r: r.source.get("run"),
-    "kind": lambda r: r.source.get("kind", "local"),  # local, emulated, grid or idds
+    "kind": lambda r: r.source.get("kind", "local"),  # local, emulated, grid, idds or legacy (hpogrid 1.x)
     "host": lambda r: r.host,
     "iterations": lambda r: r.iterations,
     "trial_id": lambda r: r.trial_id,
@@ -42,15 +42,27 @@ EXTRA_COLUMNS: dict[str, Callable[[TrialRecord], Any]] = {
 
 
 def source_label(record: TrialRecord) -> str:
-    source = record.source or {}
+    return label_of(record.source or {})
+
+
+def label_of(source: dict) -> str:
+    """Where a trial ran, as the table's source column names it."""
     kind = source.get("kind", "local")
     if kind == "local":
         return f"local {source.get('run') or ''}".strip()
     if kind == "emulated":
         run = str(source.get("run") or "").removeprefix("emulate-")  # runs/emulate-<time>/job_<seq>
         return f"emulated {run} job {source.get('job')}"
-    label = f"{'idds' if kind == 'idds' else 'task'} {source.get('task')}"
-    return label + (f" job {source['job']}" if source.get("job") is not None else "")
+    job = f" job {source['job']}" if source.get("job") is not None else ""
+    if kind == "legacy":  # hpogrid 1.x: a task on the grid, else the file or folder it wrote (its last two names)
+        task = source.get("task")
+        return f"legacy {'/'.join(str(source.get('file')).split('/')[-2:]) if task is None else f'task {task}'}{job}"
+    return f"{'idds' if kind == 'idds' else 'task'} {source.get('task')}{job}"
+
+
+def group_label(record: TrialRecord) -> str:
+    """The run, task or (hpogrid 1.x) file a trial belongs to: its source label without the job."""
+    return label_of(record.source or {}).split(" job ")[0]
 
 
 @dataclass

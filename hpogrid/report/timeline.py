@@ -33,6 +33,10 @@ def worker_of(record: TrialRecord) -> str:
     source = record.source or {}
     if source.get("kind", "local") == "local":
         return record.host or "local"
+    if source.get("kind") == "legacy":
+        from hpogrid.report.table import source_label
+
+        return source_label(record)
     label = f"{'idds' if source.get('kind') == 'idds' else 'task'} {source.get('task')}"
     return label + (f" job {source['job']}" if source.get("job") is not None else "")
 
