@@ -97,18 +97,7 @@ def _model(config: dict, changes: list[str]) -> None:
         changes.append("param null -> {}")
 
 
-def _space(config: dict, changes: list[str]) -> None:
-    """1.3.3 writes its default "grid_search": 0 (sample, not grid) into every categorical: the same as
-    leaving it out, so dropped without a word."""
-    for name, entry in config.items():
-        if not isinstance(entry, dict) or entry.get("method") != "categorical":
-            continue
-        dimension = entry.get("dimension")
-        if isinstance(dimension, dict) and dimension.get("grid_search") == 0:
-            config[name] = {**entry, "dimension": {k: v for k, v in dimension.items() if k != "grid_search"}}
-
-
-RULES = {"hpo_config": _hpo, "grid_config": _grid, "model_config": _model, "search_space": _space}
+RULES = {"hpo_config": _hpo, "grid_config": _grid, "model_config": _model}  # 1.x search spaces are today's
 
 
 def normalise(kind: str, data: Any) -> tuple[Any, list[str]]:
