@@ -551,15 +551,15 @@ def evaluate(project):
 def sites(pattern, gpu_only, online_only, kind, info, as_json):
     from hpogrid.cli.output import echo_table
     from hpogrid.grid.gateway import grid_queues
-    from hpogrid.grid.sites import COLUMNS, queue_rows
+    from hpogrid.grid.sites import COLUMNS, TYPES, queue_rows
 
     kinds = [k.strip() for k in (kind or "").split(",") if k.strip()]
     for one in kinds:
-        if one not in SITE_TYPES:
-            raise click.BadParameter(f"'{one}' is not one of {', '.join(SITE_TYPES)}", param_hint="'--type'")
+        if one not in TYPES:
+            raise click.BadParameter(f"'{one}' is not one of {', '.join(TYPES)}", param_hint="'--type'")
     fields = [f.strip() for f in (info or "").split(",") if f.strip()]
     queues = grid_queues()
-    rows = [r for r in queue_rows(queues, pattern, gpu_only, online_only) if not kinds or r["type"] in kinds]
+    rows = queue_rows(queues, pattern, gpu_only, online_only, kinds)
     columns = [*COLUMNS, *(f for f in fields if f not in COLUMNS)]
     for r in rows:
         r.update({f: queues[r["name"]].get(f) for f in columns if f not in r})
@@ -568,6 +568,3 @@ def sites(pattern, gpu_only, online_only, kind, info, as_json):
     else:
         echo_table([c.upper() for c in columns], [[r[c] for c in columns] for r in rows], "No queues match.")
     return 0
-
-
-SITE_TYPES = ("analysis", "production", "unified")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 
+TYPES = ("analysis", "production", "unified")  # CRIC's queue types
 COLUMNS = ("name", "status", "gpu", "type", "cloud", "site", "corecount", "maxrss", "maxtime")
 
 
@@ -17,8 +19,9 @@ def queue_rows(
     pattern: str | None = None,
     gpu_only: bool = True,
     online_only: bool = True,
-    kind: str | None = None,
+    kinds: Sequence[str] = (),
 ) -> list[dict]:
+    """The queues matching, as table rows; kinds: queue types to keep (all when empty)."""
     rows = []
     for name, fields in sorted(queues.items()):
         if pattern and not fnmatch.fnmatchcase(name.upper(), pattern.upper()):
@@ -28,7 +31,7 @@ def queue_rows(
         if (gpu_only and not gpu) or (online_only and status != "online"):
             continue
         queue_type = str(fields.get("type") or "")
-        if kind and queue_type != kind:
+        if kinds and queue_type not in kinds:
             continue
         rows.append(
             {
