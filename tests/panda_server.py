@@ -6,7 +6,8 @@ hand to try hpogrid's grid commands without the grid:
     python -m tests.panda_server --port 25443 --slots 2
     export PANDA_URL_SSL=http://127.0.0.1:25443/server/panda PANDA_URL=$PANDA_URL_SSL \\
            PANDACACHE_URL=$PANDA_URL_SSL PANDA_BEHIND_REAL_LB=1 \\
-           PANDA_AUTH=oidc PANDA_AUTH_VO=atlas PANDA_AUTH_ID_TOKEN=$(python -m tests.panda_server --token jdoe)
+           PANDA_AUTH=oidc PANDA_AUTH_VO=atlas PANDA_AUTH_ID_TOKEN=$(python -m tests.panda_server --token jdoe) \\
+           IDDS_HOST=http://127.0.0.1:25443/idds
 
 It keeps tasks in memory with JEDI's task states (registered -> defined -> running -> done /
 finished / failed; kill -> aborting -> aborted; retry from finished/failed), replies with the
@@ -28,6 +29,9 @@ PostgreSQL schema and JEDI's refiner, commander and feeder; the rules name the s
 * the task listing picks any `n_tasks` rows (`rownum <= n`, no ORDER BY), of the last 90 days at most
   even without `since`, and costs a detail query per row;
 * kill, finish and retry answer with sendCommandTaskPanda's codes and texts.
+It also plays iDDS for hpoWorkflow tasks: the steering and the evaluation jobs, the points and losses
+through PanDA's relay, and iDDS's own REST route for the steering's logs (`/idds/logs/...`, with iDDS's
+authentication headers and error replies).
 Tests age the server's records (`age`) instead of waiting days.
 """
 
@@ -65,6 +69,8 @@ KEEP_DAYS = 7  # the cache cleaner removes sandbox files a week old
 DEFAULT_USER = "Test User"
 MAX_ATTEMPTS = 3
 CRIC_PATH = "/api/atlas/pandaqueue/query"  # ATLAS CRIC's queue list, for `hpogrid sites`
+IDDS_PATH = "/idds"  # iDDS's own REST server (IDDS_HOST), here on the same port: only its /logs route
+IDDS_VOS = ("atlas",)  # iDDS's [OIDC] allow_vos
 QUEUES = {
     "ANALY_MANC_GPU_TEST": {
         "status": "online",
@@ -245,6 +251,9 @@ class PandaState:
         self.faults = Faults()
         self.requests: list[str] = []
         self.idds_points: dict[int, list[dict]] = {}
+        self.idds_requests: dict[int, int] = {}  # jediTaskID (iDDS's workload_id) -> iDDS request_id
+        self.steering_logs: dict[int, list[Path]] = {}  # request_id -> job_logs_tar of its processings
+        self.next_request, self.next_processing = 300_000, 900_000
         self.next_task, self.next_job = 1000, 5_000_000
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="panda-job")
         self.job_env: dict[str, str] = {}
@@ -399,7 +408,10 @@ class PandaState:
         minimum = int(request.get("min_unevaluated_points") or 1)
         parallel = int(task.params.get("nEvents") or 1)
         points: list[dict] = []  # {"id", "parameters", "loss", "status": new|running|done|failed, "tries"}
-        self.idds_points[task.task_id] = []
+        with self.lock:
+            self.idds_points[task.task_id] = []
+            self.next_request += 1  # JEDI's TaskRefiner makes one iDDS request per task, workload_id = task ID
+            self.idds_requests[task.task_id] = self.next_request
         exhausted = False
         with self.lock:
             task.touch("running")
@@ -456,12 +468,28 @@ class PandaState:
             command[0] = sys.executable  # the steering image's python is this environment's here
         done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600, env=self._env())
         (folder / "steering.log").write_text(done.stdout + done.stderr)
+        self._keep_steering_logs(task, folder)
         try:
             new = json.loads((folder / "out.json").read_text())
         except (OSError, ValueError):
             task.error = f"steering failed (exit {done.returncode}): {done.stderr.strip()[-300:]}"
             return None
         return new if isinstance(new, list) else None
+
+    def _keep_steering_logs(self, task: Task, folder: Path) -> None:
+        """iDDS (atlashpowork's poller, tar_job_logs) tars a finished steering run's folder, named
+        processing_<processing_id>, into processing_<id>.tgz and records it as job_logs_tar."""
+        import tarfile
+
+        with self.lock:
+            self.next_processing += 1
+            name = f"processing_{self.next_processing}"
+            request_id = self.idds_requests[task.task_id]
+        archive = folder.parent / f"{name}.tgz"
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(folder, arcname=name)
+        with self.lock:
+            self.steering_logs.setdefault(request_id, []).append(archive)
 
     def _evaluate(self, task: Task, point: dict) -> None:
         with self.lock:
@@ -706,6 +734,12 @@ class Handler(BaseHTTPRequestHandler):
         state = self.state
         if path.startswith(CRIC_PATH):
             endpoint = "cric"
+        elif path.startswith(f"{IDDS_PATH}/"):  # flask's route /logs/<workload_id>/<request_id>
+            endpoint, _, rest = path[len(IDDS_PATH) + 1 :].partition("/")
+            endpoint = f"idds/{endpoint}"
+            args = (
+                dict(zip(("workload_id", "request_id"), rest.split("/"), strict=True)) if rest.count("/") == 1 else {}
+            )
         else:
             endpoint = path.split("/api/v1/")[-1] if "/api/v1/" in path else path.rsplit("/", 1)[-1]
         with state.lock:
@@ -875,6 +909,78 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply([True, [False, f"no HPO request for workload {kwargs.get('workload_id')}"]])
         self._reply([True, [True, points]])
 
+    # -- iDDS's REST server ----------------------------------------------------------------------
+    def _idds_error(self, status: int, message: str, exc_class: str = "CoreException") -> None:
+        """iDDS's errors: no body, the class and {"msg": ...} in headers (IDDSController.generate_http_response;
+        a refused login has the bare message, app.generate_failed_auth_response)."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("ExceptionClass", exc_class)
+        text = message if status == 401 else json.dumps({"msg": message})
+        self.send_header("ExceptionMessage", text)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _idds_user(self) -> str | None:
+        """iDDS's before_request_auth (rest/v1/app.py): X-IDDS-Auth-Type is x509_proxy unless the client
+        says oidc; a proxy needs the TLS client DN (never there on this plain-HTTP server), a token needs
+        an allowed VO in X-IDDS-Auth-VO (core/authentication.py verify_id_token). Like the PanDA side,
+        the token's signature is not checked; its `name` claim is the user."""
+        kind = self.headers.get("X-IDDS-Auth-Type", "x509_proxy")
+        vo, token = self.headers.get("X-IDDS-Auth-VO"), self.headers.get("X-IDDS-Auth-Token")
+        if kind == "x509_proxy":
+            return self._idds_error(401, "User DN cannot be found.", "IDDSException")
+        if kind != "oidc":
+            return self._idds_error(401, f"Authentication method {kind} is not supported", "IDDSException")
+        if vo not in IDDS_VOS:
+            return self._idds_error(401, f"VO {vo} is not allowed.", "IDDSException")
+        try:
+            payload = (token or "").split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return str(claims["name"])
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            return self._idds_error(401, f"Failed to verify oidc token: {exc}", "IDDSException")
+
+    def idds_logs(self, args, lost=False):
+        """GET /logs/<workload_id>/<request_id> (rest/v1/logs.py): 'null' for either; the workload's one
+        request is found by workload_id (two or none are errors); the job_logs_tar of its processings,
+        tarred into <request_id>.logs.tgz (utils.tar_zip_files, members by base name), sent as an
+        attachment (flask send_from_directory, as_attachment=True). Every error is a 500 but
+        NoObject's (404)."""
+        import io
+        import tarfile
+
+        if "workload_id" not in args:  # flask: no such route
+            return self._idds_error(404, "The requested REST API is not defined", "IDDSException")
+        if self._idds_user() is None:
+            return None
+        workload = None if args["workload_id"] == "null" else args["workload_id"]
+        request = None if args["request_id"] == "null" else args["request_id"]
+        if workload is None and request is None:
+            return self._idds_error(500, "One of workload_id and request_id should not be None or empty")
+        with self.state.lock:
+            if not request:
+                found = [r for w, r in self.state.idds_requests.items() if str(w) == workload]
+                if not found:
+                    return self._idds_error(500, f"Cannot find requests with this workloa_id: {workload}")
+                request = str(found[0])
+            files = list(self.state.steering_logs.get(int(request), [])) if request.isdigit() else []
+        if not files:
+            return self._idds_error(500, "No log files founded.")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for file in files:
+                tar.add(file, arcname=file.name)
+        if lost:
+            return None
+        body = buffer.getvalue()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-tar")
+        self.send_header("Content-Disposition", f"attachment; filename={request}.logs.tgz")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 ROUTES = {
     "cric": lambda handler, args, lost=False: handler._reply(handler.state.queues),
@@ -893,6 +999,7 @@ ROUTES = {
     "file_server/validate_cache_file": Handler.validate_cache_file,
     "file_server/upload_cache_file": Handler.upload_cache_file,
     "relay_idds_command": Handler.relay_idds_command,
+    "idds/logs": Handler.idds_logs,
 }
 
 
@@ -934,6 +1041,7 @@ class PandaServer:
             "PANDA_AUTH_VO": "atlas",
             "PANDA_AUTH_ID_TOKEN": make_token(nickname, name),
             "HPOGRID_CRIC_URL": f"http://127.0.0.1:{self.port}{CRIC_PATH}/?json",
+            "IDDS_HOST": f"http://127.0.0.1:{self.port}{IDDS_PATH}",
         }
 
     def stop(self) -> None:

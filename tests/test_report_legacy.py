@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.test_report import figures_of
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hpogrid_1_3_3" / "run"
 METADATA = json.loads((FIXTURE / "userJobMetadata.json").read_text())
@@ -225,6 +226,20 @@ def test_a_project_beside_its_1x_results(ray_session, tmp_path):
     best = min([*ROWS, *(r.to_json() | {"loss": r.value} for r in result.records)], key=lambda r: r["loss"])
     assert rows[0]["loss"] == pytest.approx(best["loss"])
     assert [r["loss"] for r in rows] == sorted(r["loss"] for r in rows)
+    # the 1.x run is a group of its own: a colour of the plots, its lane of the timeline, a row of --runs
+    run_id = result.run_dir.name
+    page = run_cli("report", "legacy_project", "--add", "run", "--to_html", "-o", "page", "-q")
+    assert page.exit_code == 0, page.output
+    figures, _ = figures_of(tmp_path / "page.html")
+    assert sorted(t["name"] for t in figures["hg-history"]["data"]) == ["best so far", "legacy run", f"run {run_id}"]
+    assert sorted(t["name"] for t in figures["hg-edf"]["data"]) == ["legacy run (6)", f"run {run_id} (3)"]
+    lanes = [y for t in figures["hg-timeline"]["data"] for y in t["y"]]
+    assert len(lanes) == 9 and sum(lane.split(" #")[0] == "legacy run" for lane in lanes) == 6  # #N: in parallel
+    by_run = run_cli("report", "legacy_project", "--add", "run", "--runs")
+    assert by_run.exit_code == 0, by_run.output
+    listed = [line.split()[:2] for line in by_run.stdout.splitlines()[2:]]
+    best_first = ["legacy", "run"] if min(r["loss"] for r in ROWS) < min(ours_values(result)) else ["local", run_id]
+    assert sorted(map(tuple, listed)) == [("legacy", "run"), ("local", run_id)] and listed[0] == best_first
     # a 1.x run of another metric that reported this one: shown by this one, its own as an extra metric
     other = json.loads(json.dumps(METADATA))
     other["metric"] = "score"
@@ -250,6 +265,10 @@ def test_a_project_beside_its_1x_results(ray_session, tmp_path):
         (tmp_path / "two" / name).write_text(json.dumps({**data, "accuracy": 0.5}))
     rows, warnings = _rows("legacy_project", "--source", "local", "--add", "two", "--extra", "kind")
     assert len(rows) == 9 and warnings == [] and {r["accuracy"] for r in rows} == {0.5}
+
+
+def ours_values(result) -> list[float]:
+    return [r.value for r in result.records]
 
 
 def test_a_1x_job_of_a_grid_task(tmp_path, panda):
@@ -280,6 +299,14 @@ def test_a_1x_job_of_a_grid_task(tmp_path, panda):
         grid = [r for r in rows if r["kind"] == "grid"]
         assert sorted(r["loss"] for r in grid) == pytest.approx(today) and {r["height"] for r in grid} == {None}
         assert all(r["height"] is not None and r["x"] is None for r in legacy)  # the 1.x names are columns too
+    # in the plots the 1.x job's trials are the task's own group, and the job its own timeline lane
+    page = run_cli("report", "g", "--to_html", "-o", "page", "-q")
+    assert page.exit_code == 0, page.output
+    figures, _ = figures_of(tmp_path / "page.html")
+    groups = sorted(t["name"] for t in figures["hg-history"]["data"])
+    assert groups == ["best so far", f"legacy task {task_id}", f"task {task_id}"]
+    lanes = {y.split(" #")[0] for t in figures["hg-timeline"]["data"] for y in t["y"]}  # #N: trials in parallel
+    assert lanes == {f"legacy task {task_id} job {old.panda_id}", f"task {task_id} job {ours.panda_id}"}
     shown = run_cli("tasks", "show", "--jeditaskid", str(task_id), "--metadata", "--output", "tasks.json")
     assert shown.exit_code == 0, shown.output
     rows, warnings = _rows("tasks.json", "--extra", "kind,jobid")

@@ -32,6 +32,7 @@ COMMANDS = {
     "report": ("hpogrid.cli.report", "report"),
     "submit": ("hpogrid.cli.legacy", "submit"),  # hpogrid 1.3.3's command lines
     "report_grid": ("hpogrid.cli.legacy", "report_grid"),
+    "idds_log": ("hpogrid.cli.legacy", "idds_log"),
     "migrate": ("hpogrid.cli.migrate", "migrate"),
 }
 

@@ -1,4 +1,4 @@
-"""hpogrid 1.3.3's command lines, kept working: its short options, `submit`, `report_grid`,
+"""hpogrid 1.3.3's command lines, kept working: its short options, `submit`, `report_grid`, `idds_log`,
 and the helpers that map them onto today's commands. Each 1.3.3 form is parsed by today's own command
 (forward), so it means exactly what today's form means; where 1.3.3 meant something else by the same
 word, the option's help says so and using it prints one `Note:` line on stderr."""
@@ -164,3 +164,22 @@ def report_grid(ctx, args):
         click.echo(ctx.get_help())
         return 0
     return forward(ctx, report, [*args, "--source", "grid"])
+
+
+@click.command(
+    "idds_log",
+    short_help="hpogrid 1.3.3's form of `tasks logs`.",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    help="hpogrid 1.3.3's `idds_log ID`: today's `hpogrid tasks logs ID` (same options): the logs of the "
+    "iDDS task's steering, from the iDDS server (1.3.3 saved them in /tmp; today in the current folder, or -o).\n\n"
+    "\b\nExample:\n  hpogrid idds_log 41234567   # = hpogrid tasks logs 41234567",
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def idds_log(ctx, args):
+    from hpogrid.cli.tasks import logs
+
+    if "-h" in args or "--help" in args:
+        click.echo(ctx.get_help())
+        return 0
+    return forward(ctx, logs, list(args))

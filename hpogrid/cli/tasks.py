@@ -1,4 +1,4 @@
-"""`hpogrid tasks show|kill|retry|kill_and_retry`: follow and steer grid tasks."""
+"""`hpogrid tasks show|kill|retry|kill_and_retry|logs`: follow and steer grid tasks."""
 
 from __future__ import annotations
 
@@ -146,6 +146,40 @@ def kill_and_retry(task_ids):
     from hpogrid.grid.monitor import kill_then_retry
 
     return _each(task_ids, lambda gateway, task_id: kill_then_retry(gateway, task_id, say=_progress))
+
+
+@tasks.command(
+    "logs",
+    help="Download the logs of an iDDS task's steering (the runs of `hpogrid generate` iDDS made for a "
+    "`submit_idds` task) from the iDDS server, with your PanDA credentials, as iDDS sends them: "
+    "REQUEST.logs.tgz, a processing_N.tgz per steering run. iDDS is IDDS_HOST "
+    "(default: ATLAS's); PanDA cannot relay these logs.\n\n"
+    "\b\nExamples:\n  hpogrid tasks logs 41234567\n  hpogrid tasks logs 41234567 --extract -o logs/",
+)
+@click.argument("task_id", type=int)
+@click.option("--request-id", "--request_id", "request_id", type=int, help="iDDS request (if the task has several).")
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to save the logs in.",
+)
+@click.option("--extract", is_flag=True, help="Also unpack them, into OUTDIR/task_TASK_ID_steering/.")
+def logs(task_id, request_id, outdir, extract):
+    from hpogrid.grid.gateway import Gateway
+    from hpogrid.grid.monitor import task_link
+    from hpogrid.grid.steeringlogs import fetch
+
+    got = fetch(Gateway(), task_id, request_id, outdir, extract)
+    runs = len(got.runs)
+    click.echo(f"task {task_id}: {runs} steering run{'s' * (runs != 1)} in {got.archive}   ({task_link(task_id)})")
+    if got.folder is not None:
+        click.echo(f"unpacked into {got.folder}/")
+        for run, files in got.unpacked.items():
+            click.echo(f"  {run}/: {', '.join(files)}")
+    return 0
 
 
 def _progress(line: str) -> None:

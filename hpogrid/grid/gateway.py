@@ -161,17 +161,21 @@ class Gateway:
     # -- plumbing --------------------------------------------------------------------------------
     def _call(self, what: str, function: Callable, *args: Any, **kwargs: Any) -> tuple[int, Any]:
         """Call a client function, retrying transient failures; returns the client's (status, payload)."""
+        return self._retrying(f"PanDA {what}", lambda: self._quietly(function, *args, **kwargs), self.server_hint())
+
+    def _retrying(self, what: str, attempt: Callable[[], tuple[int, Any]], hint: str) -> tuple[int, Any]:
+        """(status, payload) of the first attempt that is not a connection error, 5xx or unreadable reply."""
         last = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                self.sleep(self.delay * 2 ** (attempt - 1))
-            status, payload = self._quietly(function, *args, **kwargs)
+        for number in range(self.attempts):
+            if number:
+                self.sleep(self.delay * 2 ** (number - 1))
+            status, payload = attempt()
             if status == 0 and payload is not None:
                 return status, payload
             if status not in (1, 255) and not 500 <= status < 600:
                 return status, payload  # a definite answer (403, 404, ...): no retry
             last = _describe(status, payload)
-        raise Unreachable(f"PanDA {what}: {last} (after {self.attempts} attempts); {self.server_hint()}")
+        raise Unreachable(f"{what}: {last} (after {self.attempts} attempts); {hint}")
 
     def _quietly(self, function: Callable, *args: Any, **kwargs: Any) -> tuple[int, Any]:
         """The client prints tracebacks and logs on bad replies; keep them off the user's terminal."""
@@ -323,6 +327,42 @@ class Gateway:
                 raise GridError(f"task {task_id}: iDDS: {result}")
         return list(result or [])
 
+    def steering_logs(self, task_id: int, request_id: int | None = None) -> tuple[str, bytes]:
+        """The logs of an iDDS task's steering runs: (file name, .tgz bytes), from iDDS's own REST server
+        (IDDS_HOST, GET /logs/<workload_id>/<request_id>; the workload is the JEDI task ID). PanDA's
+        relay cannot carry them: it runs idds-client's download_logs on the PanDA server and returns a
+        path there. Authenticates as panda-client does (token or proxy), in iDDS's headers."""
+        import ssl
+
+        url = f"{idds_url()}/logs/{int(task_id)}/{'null' if request_id is None else int(request_id)}"
+        http = self.client._HttpClient()
+        headers = {}
+        if self.mode == "oidc":
+            self._quietly(http.get_id_token)
+            headers = {"X-IDDS-Auth-Type": "oidc", "X-IDDS-Auth-VO": http.auth_vo, "X-IDDS-Auth-Token": http.id_token}
+        try:
+            verify = http._build_ssl_context(url.startswith("https"))
+        except (ssl.SSLError, OSError) as exc:
+            raise CredentialsError(f"cannot use your grid proxy for {url}: {exc}") from exc
+
+        def fetch() -> tuple[int, Any]:
+            try:
+                with self.client.httpx.Client(verify=verify) as session:
+                    reply = session.get(url, headers=headers)
+            except Exception as exc:  # noqa: BLE001 - httpx's transport errors: retried like the client's
+                return 1, str(exc)
+            if reply.status_code == 200 and reply.content:
+                return 0, (_attachment_name(reply.headers, task_id), reply.content)
+            reason = _idds_reason(reply.headers)
+            if reason is not None and reply.status_code != 503:  # iDDS's own answer, not a proxy's
+                raise _idds_refusal(task_id, reply.status_code, reason)
+            return reply.status_code or 255, reply.text
+
+        status, payload = self._retrying("iDDS logs", fetch, f"server {idds_url()} (set {IDDS_VARIABLE} for another)")
+        if status != 0:
+            raise GridError(f"task {task_id}: iDDS logs: {_describe(status, payload)}")
+        return payload
+
     def nickname(self) -> str:
         """The grid nickname used in dataset names (user.<nickname>.…)."""
         for variable in ("PANDA_NICKNAME", "RUCIO_ACCOUNT"):
@@ -354,6 +394,45 @@ def _describe(status: int, payload: Any) -> str:
         text = str(payload).strip().replace("\n", " ")[:200]
         return f"HTTP {status}: {text}"
     return str(payload)[:200]
+
+
+IDDS_VARIABLE = "IDDS_HOST"  # idds-client's own variable for the iDDS REST server
+IDDS_URL = "https://iddsserver.cern.ch:443/idds"  # ATLAS's iDDS
+
+
+def idds_url() -> str:
+    return (os.environ.get(IDDS_VARIABLE) or IDDS_URL).rstrip("/")
+
+
+def _idds_reason(headers: Any) -> str | None:
+    """iDDS's error text: the ExceptionMessage header, bare or as {"msg": ...}; None if not iDDS's."""
+    text = headers.get("ExceptionMessage")
+    if text is None:
+        return None
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        return str(json.loads(text)["msg"])
+    return str(text)
+
+
+def _idds_refusal(task_id: int, status: int, reason: str) -> GridError:
+    if status == 401:
+        return CredentialsError(f"iDDS ({idds_url()}) refused your credentials: {reason}")
+    if reason.startswith("Cannot find requests"):
+        return GridError(
+            f"task {task_id}: iDDS has no request for it; only `hpogrid submit_idds` tasks have a steering"
+        )
+    if reason.startswith("More than one request"):
+        return GridError(f"task {task_id}: iDDS has several requests for it; say which with --request-id")
+    if reason.startswith("No log files"):
+        return GridError(f"task {task_id}: no steering logs yet (iDDS keeps them once a steering run has ended)")
+    return GridError(f"task {task_id}: iDDS logs: HTTP {status}: {reason}")
+
+
+def _attachment_name(headers: Any, task_id: int) -> str:
+    """The file name iDDS sends (Content-Disposition), as a bare name; idds-client's default otherwise."""
+    found = re.search(r'filename="?([^";]+)"?', headers.get("Content-Disposition") or "")
+    name = Path(found.group(1).strip()).name if found else ""
+    return name if re.fullmatch(r"[\w.-]+", name) and name.strip(".") else f"logs_{int(task_id)}.tar.gz"
 
 
 CRIC_VARIABLE = "HPOGRID_CRIC_URL"
