@@ -148,38 +148,51 @@ def submit(ctx, project, n_jobs, site, seconds, mode, search_points, debug, scri
     return forward(ctx, run, [*args, "--n_jobs", str(n_jobs)])
 
 
-@click.command(
-    "report_grid",
-    short_help="hpogrid 1.3.3's form of `report PROJECT --source grid`.",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
-    help="hpogrid 1.3.3's `report_grid PROJECT`: today's `hpogrid report PROJECT --source grid` (same options).\n\n"
-    "\b\nExample:\n  hpogrid report_grid mnist -d 7 -e site,taskid --to_csv   # hpogrid report mnist --source grid ...",
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def report_grid(ctx, args):
+def alias(name: str, short_help: str, help: str, target: Callable[[], click.Command], extra: tuple[str, ...] = ()):
+    """A 1.3.3 command that is today's `target()` run on its arguments (+ `extra`), with its own help."""
+
+    @click.command(
+        name,
+        short_help=short_help,
+        help=help,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @click.pass_context
+    def command(ctx, args):
+        if "-h" in args or "--help" in args:
+            click.echo(ctx.get_help())
+            return 0
+        return forward(ctx, target(), [*args, *extra])
+
+    return command
+
+
+def _report() -> click.Command:
     from hpogrid.cli.report import report
 
-    if "-h" in args or "--help" in args:
-        click.echo(ctx.get_help())
-        return 0
-    return forward(ctx, report, [*args, "--source", "grid"])
+    return report
 
 
-@click.command(
-    "idds_log",
-    short_help="hpogrid 1.3.3's form of `tasks logs`.",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
-    help="hpogrid 1.3.3's `idds_log ID`: today's `hpogrid tasks logs ID` (same options): the logs of the "
-    "iDDS task's steering, from the iDDS server (1.3.3 saved them in /tmp; today in the current folder, or -o).\n\n"
-    "\b\nExample:\n  hpogrid idds_log 41234567   # = hpogrid tasks logs 41234567",
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def idds_log(ctx, args):
+def _logs() -> click.Command:
     from hpogrid.cli.tasks import logs
 
-    if "-h" in args or "--help" in args:
-        click.echo(ctx.get_help())
-        return 0
-    return forward(ctx, logs, list(args))
+    return logs
+
+
+report_grid = alias(
+    "report_grid",
+    "hpogrid 1.3.3's form of `report PROJECT --source grid`.",
+    "hpogrid 1.3.3's `report_grid PROJECT`: today's `hpogrid report PROJECT --source grid` (same options).\n\n"
+    "\b\nExample:\n  hpogrid report_grid mnist -d 7 -e site,taskid --to_csv   # hpogrid report mnist --source grid ...",
+    _report,
+    ("--source", "grid"),
+)
+idds_log = alias(
+    "idds_log",
+    "hpogrid 1.3.3's form of `tasks logs`.",
+    "hpogrid 1.3.3's `idds_log ID`: today's `hpogrid tasks logs ID` (same options): the logs of the "
+    "iDDS task's steering, from the iDDS server (1.3.3 saved them in /tmp; today in the current folder, or -o).\n\n"
+    "\b\nExample:\n  hpogrid idds_log 41234567   # = hpogrid tasks logs 41234567",
+    _logs,
+)
