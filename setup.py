@@ -52,6 +52,7 @@ EXTRAS["dev"] = [
     "hypothesis==6.155.2",
     "ruff==0.17.5",
     "psutil==7.2.2",
+    "cryptography==50.0.2",  # test certificates: a grid proxy against a TLS server (tests/test_steering_logs.py)
     # executing example/notebook.ipynb headless in a real kernel
     "nbclient==0.11.0",
     "nbformat==5.11.1",

@@ -253,6 +253,7 @@ class PandaState:
         self.idds_points: dict[int, list[dict]] = {}
         self.idds_requests: dict[int, int] = {}  # jediTaskID (iDDS's workload_id) -> iDDS request_id
         self.steering_logs: dict[int, list[Path]] = {}  # request_id -> job_logs_tar of its processings
+        self.idds_dns: list[str] = []  # the certificate subjects iDDS's TLS listener authenticated
         self.next_request, self.next_processing = 300_000, 900_000
         self.next_task, self.next_job = 1000, 5_000_000
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="panda-job")
@@ -923,13 +924,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _idds_user(self) -> str | None:
         """iDDS's before_request_auth (rest/v1/app.py): X-IDDS-Auth-Type is x509_proxy unless the client
-        says oidc; a proxy needs the TLS client DN (never there on this plain-HTTP server), a token needs
+        says oidc; a proxy needs the TLS client DN (only serve_idds_tls's listener has one), a token needs
         an allowed VO in X-IDDS-Auth-VO (core/authentication.py verify_id_token). Like the PanDA side,
         the token's signature is not checked; its `name` claim is the user."""
         kind = self.headers.get("X-IDDS-Auth-Type", "x509_proxy")
         vo, token = self.headers.get("X-IDDS-Auth-VO"), self.headers.get("X-IDDS-Auth-Token")
         if kind == "x509_proxy":
-            return self._idds_error(401, "User DN cannot be found.", "IDDSException")
+            subject = _client_dn(self.connection)
+            if not subject:
+                return self._idds_error(401, "User DN cannot be found.", "IDDSException")
+            with self.state.lock:
+                self.state.idds_dns.append(subject)
+            return subject.rsplit("/CN=", 1)[-1]  # get_user_name_from_dn: the last CN of a user's DN
         if kind != "oidc":
             return self._idds_error(401, f"Authentication method {kind} is not supported", "IDDSException")
         if vo not in IDDS_VOS:
@@ -1003,6 +1009,18 @@ ROUTES = {
 }
 
 
+DN_KEYS = {"domainComponent": "DC", "countryName": "C", "organizationName": "O", "organizationalUnitName": "OU",
+           "commonName": "CN"}  # fmt: skip
+
+
+def _client_dn(connection: Any) -> str | None:
+    """The TLS client certificate's subject as mod_ssl's SSL_CLIENT_S_DN in grid form (/DC=ch/.../CN=name)."""
+    peer = connection.getpeercert() if hasattr(connection, "getpeercert") else None
+    if not peer:
+        return None
+    return "".join(f"/{DN_KEYS.get(key, key)}={value}" for rdn in peer.get("subject", ()) for key, value in rdn)
+
+
 def _multipart(data: bytes, kind: str) -> dict:
     boundary = kind.split("boundary=")[-1].strip().strip('"').encode()
     fields = {}
@@ -1029,6 +1047,7 @@ class PandaServer:
         self.url = f"http://127.0.0.1:{self.port}/server/panda"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+        self.others: list[ThreadingHTTPServer] = []  # more listeners (serve_idds_tls)
 
     def client_env(self, nickname: str = "jdoe", name: str | None = None) -> dict[str, str]:
         """The environment that points panda-client (and so hpogrid) at this server."""
@@ -1044,9 +1063,28 @@ class PandaServer:
             "IDDS_HOST": f"http://127.0.0.1:{self.port}{IDDS_PATH}",
         }
 
+    def serve_idds_tls(self, certfile: Path, cafile: Path) -> str:
+        """iDDS over HTTPS as its Apache serves it (mod_ssl; the client's certificate verified against the
+        grid CAs and its subject passed on as SSL_CLIENT_S_DN): a second listener on 127.0.0.1 that requires
+        a client certificate signed by `cafile`, on the same state; returns its IDDS_HOST URL."""
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile)
+        context.load_verify_locations(cafile)
+        context.verify_mode = ssl.CERT_REQUIRED
+        handler = type("TLSHandler", (Handler,), {"state": self.state})
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        self.others.append(httpd)
+        return f"https://127.0.0.1:{httpd.server_address[1]}{IDDS_PATH}"
+
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        for httpd in [self.httpd, *self.others]:
+            httpd.shutdown()
+            httpd.server_close()
         self.state.close()
 
 

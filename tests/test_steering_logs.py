@@ -134,6 +134,88 @@ def test_steering_logs_retry_a_lost_reply_and_write_nothing_of_a_bad_one(tmp_pat
     assert not (tmp_path / "bad").exists()
 
 
+def _certificates(folder):
+    """A CA, a server certificate for 127.0.0.1 and a user's certificate ("proxy" file: certificate, key and
+    the CA, as a grid proxy holds its chain), all signed by that CA; returns (server pem, proxy, CA pem)."""
+    import datetime as dt
+    import ipaddress
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def name(*parts):
+        return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts])
+
+    def issue(subject, key, issuer, issuer_key, ca=False, ip=None):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ip:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip)]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def pem(cert, key=None):
+        text = cert.public_bytes(serialization.Encoding.PEM)
+        if key is not None:
+            text += key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        return text
+
+    ca_key, server_key, user_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca_name = name((NameOID.COMMON_NAME, "Test Grid CA"))
+    ca = issue(ca_name, ca_key, ca_name, ca_key, ca=True)
+    server = issue(
+        name((NameOID.COMMON_NAME, "127.0.0.1")), server_key, ca_name, ca_key, ip=ipaddress.ip_address("127.0.0.1")
+    )
+    user_name = name(
+        (NameOID.DOMAIN_COMPONENT, "ch"), (NameOID.DOMAIN_COMPONENT, "cern"), (NameOID.ORGANIZATIONAL_UNIT_NAME, "Users"),
+        (NameOID.COMMON_NAME, "jdoe"), (NameOID.COMMON_NAME, "Jane Doe"),
+    )  # fmt: skip
+    user = issue(user_name, user_key, ca_name, ca_key)
+    paths = folder / "server.pem", folder / "x509up", folder / "ca.pem"
+    for path, data in zip(paths, (pem(server, server_key), pem(user, user_key) + pem(ca), pem(ca)), strict=True):
+        path.write_bytes(data)
+    paths[1].chmod(0o600)
+    return paths
+
+
+def test_a_grid_proxy_is_the_client_certificate_over_https(tmp_path, panda, monkeypatch):
+    """With a proxy (no token), iDDS over HTTPS gets it as the TLS client certificate (panda-client's own
+    SSL context: the proxy's chain trusted, the server's certificate and name checked)."""
+    task_id = _idds_task(tmp_path, panda)
+    server_pem, proxy, ca_pem = _certificates(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IDDS_HOST", panda.serve_idds_tls(server_pem, ca_pem))
+    monkeypatch.delenv("PANDA_AUTH")
+    monkeypatch.setenv("X509_USER_PROXY", str(proxy))
+    (tmp_path / "certificates").mkdir()
+    monkeypatch.setenv("X509_CERT_DIR", str(tmp_path / "certificates"))  # the grid CAs (none needed here)
+    result = run_cli("tasks", "logs", str(task_id), "-o", "tls")
+    assert result.exit_code == 0, result.output
+    request_id = panda.state.idds_requests[task_id]
+    assert (tmp_path / "tls" / f"{request_id}.logs.tgz").is_file()
+    assert panda.state.idds_dns == ["/DC=ch/DC=cern/OU=Users/CN=jdoe/CN=Jane Doe"]
+
+    # a server whose certificate the proxy's chain does not vouch for: refused, one line, nothing written
+    other_pem, _, other_ca = _certificates(tmp_path / "certificates")
+    monkeypatch.setenv("IDDS_HOST", panda.serve_idds_tls(other_pem, ca_pem))
+    result = run_cli("tasks", "logs", str(task_id), "-o", "other")
+    assert result.exit_code == 2 and "certificate verify failed" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "other").exists()
+
+
 def test_an_archive_that_would_write_outside_its_folder_is_refused(tmp_path):
     from hpogrid.errors import HpogridError
     from hpogrid.grid.steeringlogs import fetch
