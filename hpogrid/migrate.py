@@ -31,7 +31,7 @@ CONFIG_FOLDERS = {
     "search_space": ("search_space", "config/search_space"),
 }
 PROJECT_FILES = ("config/config.json", "config/project_config.json")  # 1.3.x, then 1.0-1.2
-KINDS = ("hpo_config", "grid_config", "model_config", "search_space")
+KINDS = tuple(CONFIG_FOLDERS)
 
 
 @dataclass

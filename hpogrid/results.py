@@ -164,6 +164,11 @@ def _is_not_number(value: Any) -> bool:
     return isinstance(value, bool) or not isinstance(value, (int, float))
 
 
+def finite(value: Any) -> float | int | None:
+    """A finite number as it is; None for NaN, infinities, booleans and anything not a number."""
+    return None if _is_not_number(value) or not math.isfinite(value) else value
+
+
 def _source(value: Any) -> dict:
     for name, item in _object(value).items():
         if isinstance(item, (dict, list)):

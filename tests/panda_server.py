@@ -949,7 +949,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def idds_logs(self, args, lost=False):
         """GET /logs/<workload_id>/<request_id> (rest/v1/logs.py): 'null' for either; the workload's one
-        request is found by workload_id (two or none are errors); the job_logs_tar of its processings,
+        request is found by workload_id (none is an error; iDDS refuses two too, which never
+        happen here: one request per task); the job_logs_tar of its processings,
         tarred into <request_id>.logs.tgz (utils.tar_zip_files, members by base name), sent as an
         attachment (flask send_from_directory, as_attachment=True). Every error is a 500 but
         NoObject's (404)."""

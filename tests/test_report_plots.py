@@ -315,3 +315,28 @@ def test_a_real_run_with_asha(ray_session, base, tmp_path):
     assert curves["completed"] + curves["stopped early"] == sum(r.status != "error" for r in result.records)
     seen = probe(tmp_path / "real.html", tmp_path)
     assert seen["errors"] == [] and seen["plotted"] == str(len(PLOT_NAMES))
+
+
+def test_every_kind_of_trial_is_grouped_as_the_table_names_it():
+    """The history's colours, the timeline's lanes and the table's source column name a trial's run or task
+    alike (one labelling, hpogrid.report.table.label_of): an emulated job is not 'task None'."""
+    from hpogrid.report.plots import group_of
+    from hpogrid.report.table import source_label
+    from hpogrid.report.timeline import worker_of
+
+    sources = {
+        "local": ({"kind": "local", "run": "20261203-1"}, "run 20261203-1", "vm"),
+        "grid": ({"kind": "grid", "task": 7, "job": 70}, "task 7", "task 7 job 70"),
+        "idds": ({"kind": "idds", "task": 8, "job": 80}, "idds 8", "idds 8 job 80"),
+        "emulated": (
+            {"kind": "emulated", "run": "emulate-20261203-2", "job": 1},
+            "emulated 20261203-2",
+            "emulated 20261203-2 job 1",
+        ),
+        "legacy": ({"kind": "legacy", "file": "/data/old/run"}, "legacy old/run", "legacy old/run"),
+    }
+    for kind, (source, group, lane) in sources.items():
+        fields = {"trial_id": "t", "config": {}, "metric": "loss", "value": 1.0, "status": "terminated"}
+        record = TrialRecord.parse({**fields, "source": source, "host": "vm"})
+        assert group_of(record) == group and worker_of(record) == lane, kind
+        assert source_label(record).startswith(group.replace("run ", "local ")), kind

@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from hpogrid.cli.complete import config_names
-from hpogrid.cli.output import echo_config, echo_json, echo_table, load_all
+from hpogrid.cli.options import glob_of, pattern_options
+from hpogrid.cli.output import echo_config, echo_json, echo_table, load_all, say
 from hpogrid.configs.fields import Field, Schema
 from hpogrid.configs.store import CONFIG_TYPES, ConfigStore
 
@@ -201,8 +202,6 @@ def make_group(kind: str) -> click.Group:
 
             def command(name: str, preset: str | None = None, extra: str | None = None, **options: Any) -> None:
                 if extra is not None:
-                    from hpogrid.cli.output import say
-
                     say("Note", "--extra is ignored: hpogrid 1.x saved it but never passed it to PanDA either")
                 given = _given(schema, options)
                 if kind == "grid_config":  # 1.x's outDS placeholders, e.g. {HPO_PROJECT_NAME}
@@ -210,8 +209,6 @@ def make_group(kind: str) -> click.Group:
 
                     given, changes = normalise(kind, given)
                     if changes:
-                        from hpogrid.cli.output import say
-
                         say("Note", f"read as today's: {'; '.join(changes)}")
                 if preset:
                     from hpogrid.presets import preset as preset_fields
@@ -262,13 +259,10 @@ def make_group(kind: str) -> click.Group:
         "list",
         help=f"List saved {kind}s (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid {kind} list 'my_*'",
     )
-    @click.argument("pattern", required=False)
-    @click.option("-e", "--expr", metavar="GLOB", help="The same as PATTERN (hpogrid 1.x's form).")
+    @pattern_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
     def list_(pattern: str | None, expr: str | None, as_json: bool) -> None:
-        if pattern and expr:
-            raise click.UsageError("give the pattern once: as PATTERN or as -e/--expr")
-        pattern = pattern or expr
+        pattern = glob_of(pattern, expr)
         target = store()
         names = target.names(pattern)
         configs = load_all(names, target.load, kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -45,9 +46,7 @@ def migrate(source: Path, dry_run: bool, force: bool, as_json: bool) -> None:
         "No configs or projects found",
         width=10_000,  # the whole detail: it says how a config changed or why it was skipped
     )
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item.outcome] = counts.get(item.outcome, 0) + 1
+    counts = Counter(item.outcome for item in items)
     summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
     tail = " (--dry-run: nothing was written)" if dry_run else ""
     click.echo(f"\n{len(items)} found: {summary}{tail}")

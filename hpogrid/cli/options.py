@@ -7,6 +7,18 @@ from collections.abc import Callable
 import click
 
 
+def pattern_options(command: Callable) -> Callable:
+    """`list [PATTERN]`, and hpogrid 1.x's `list -e/--expr GLOB` for the same glob (see glob_of)."""
+    command = click.option("-e", "--expr", metavar="GLOB", help="The same as PATTERN (hpogrid 1.x's form).")(command)
+    return click.argument("pattern", required=False)(command)
+
+
+def glob_of(pattern: str | None, expr: str | None) -> str | None:
+    if pattern and expr:
+        raise click.UsageError("give the pattern once: as PATTERN or as -e/--expr")
+    return pattern or expr
+
+
 def task_filters(what: str) -> Callable:
     """--limit, --days, --taskname, --range, --jeditaskid: which grid tasks (`tasks show`, `report`)."""
     subject = what[0].upper() + what[1:]

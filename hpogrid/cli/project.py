@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from hpogrid.cli.complete import config_names, project_names
+from hpogrid.cli.options import glob_of, pattern_options
 from hpogrid.cli.output import echo_config, echo_json, echo_table, load_all
 
 CONFIG_OPTIONS = ("hpo_config", "grid_config", "model_config", "search_space")
@@ -108,13 +109,10 @@ def update(name: str, scripts_path: str | None, **refs: str | None) -> None:
 @project.command(
     "list", help="List projects (optionally those matching a glob).\n\n\b\nExample:\n  hpogrid project list 'mnist*'"
 )
-@click.argument("pattern", required=False)
-@click.option("-e", "--expr", metavar="GLOB", help="The same as PATTERN (hpogrid 1.x's form).")
+@pattern_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_(pattern: str | None, expr: str | None, as_json: bool) -> None:
-    if pattern and expr:
-        raise click.UsageError("give the pattern once: as PATTERN or as -e/--expr")
-    pattern = pattern or expr
+    pattern = glob_of(pattern, expr)
     store = _store()
     projects = list(load_all(store.names(pattern), store.load, "project").values())
     if as_json:

@@ -145,7 +145,7 @@ def retry(task_ids, new_params):
 def kill_and_retry(task_ids):
     from hpogrid.grid.monitor import kill_then_retry
 
-    return _each(task_ids, lambda gateway, task_id: kill_then_retry(gateway, task_id, say=_progress))
+    return _each(task_ids, lambda gateway, task_id: kill_then_retry(gateway, task_id, say=click.echo))
 
 
 @tasks.command(
@@ -180,10 +180,6 @@ def logs(task_id, request_id, outdir, extract):
         for run, files in got.unpacked.items():
             click.echo(f"  {run}/: {', '.join(files)}")
     return 0
-
-
-def _progress(line: str) -> None:
-    click.echo(line)
 
 
 def _each(task_ids, action) -> int:

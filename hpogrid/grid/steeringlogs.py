@@ -19,7 +19,6 @@ from hpogrid.grid.gateway import GridError
 
 @dataclass(frozen=True)
 class SteeringLogs:
-    task_id: int
     archive: Path  # the file iDDS sent, saved as it came
     runs: list[str]  # its steering runs (processing_<id>), in iDDS's order
     unpacked: dict[str, list[str]] = field(default_factory=dict)  # run folder -> its files, when unpacked
@@ -40,10 +39,10 @@ def fetch(
     archive = outdir / name
     write_atomic(archive, content)
     if not unpack:
-        return SteeringLogs(task_id, archive, [r for r, _ in runs])
+        return SteeringLogs(archive, [r for r, _ in runs])
     folder = outdir / f"task_{task_id}_steering"
     unpacked = _unpack(runs, folder)
-    return SteeringLogs(task_id, archive, [r for r, _ in runs], unpacked, folder)
+    return SteeringLogs(archive, [r for r, _ in runs], unpacked, folder)
 
 
 def _runs(task_id: int, content: bytes) -> list[tuple[str, bytes]]:

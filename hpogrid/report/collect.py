@@ -84,11 +84,11 @@ class Trials:
                 self.records.append(record)
                 added += 1
         if unfit:
-            from hpogrid.report.table import source_label
+            from hpogrid.report.table import group_label
 
             plural = "s" if len(unfit) > 1 else ""
             self.warnings.append(
-                f"{source_label(unfit[0]).split(' job ')[0]}: {len(unfit)} trial{plural} of metric "
+                f"{group_label(unfit[0])}: {len(unfit)} trial{plural} of metric "
                 f"'{unfit[0].metric}' without a value of '{self.metric}' left out"
             )
         return added

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hpogrid.errors import HpogridError
-from hpogrid.results import Skipped, TrialRecord, iso, load_summary, shown, where
+from hpogrid.results import Skipped, TrialRecord, finite, iso, load_summary, shown, where
 
 KIND = "legacy"
 METADATA_FILE = "userJobMetadata.json"
@@ -104,7 +104,7 @@ def header_of(metadata: dict, skipped: Skipped, at: str = "") -> dict:
         "metric": ("metric", lambda v: isinstance(v, str) and v),
         "mode": ("mode", lambda v: v in ("min", "max")),
         "hyperparameters": ("hyperparameters", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)),
-        "task_time_s": ("duration_s", lambda v: _finite(v) is not None),
+        "task_time_s": ("duration_s", lambda v: finite(v) is not None),
     }
     for name, (ours, good) in checks.items():
         if metadata.get(name) is None:
@@ -171,8 +171,8 @@ def _record(
     **more: Any,
 ) -> TrialRecord | str:
     """A TrialRecord, or why the values make none: a trial with no finite value of its metric is an error."""
-    duration, end = _finite(duration), _finite(timestamp)
-    has_value = _finite(value) is not None
+    duration, end = finite(duration), finite(timestamp)
+    has_value = finite(value) is not None
     fields = {
         "trial_id": trial_id,
         "config": config,
@@ -222,7 +222,7 @@ def read_cache(folder: Path, skipped: Skipped) -> dict[str, list[dict]]:
         else:
             trials.setdefault(str(data["trial_id"]), []).append(data)
     for results in trials.values():
-        results.sort(key=lambda r: (_finite(r.get("training_iteration")) or 0, _finite(r.get("timestamp")) or 0))
+        results.sort(key=lambda r: (finite(r.get("training_iteration")) or 0, finite(r.get("timestamp")) or 0))
     return trials
 
 
@@ -240,7 +240,7 @@ def cache_records(
             wanted = [k for k in extras if k != metric]
         history: dict[str, list] = {"iteration": [_count(r.get("training_iteration")) for r in results]}
         for name in [metric, *wanted]:
-            history[name] = [_finite(r.get(name)) for r in results]
+            history[name] = [finite(r.get(name)) for r in results]
         record = _record(
             trial_id,
             config,
@@ -345,12 +345,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _finite(value: Any) -> float | None:
-    if not _is_number(value) or not math.isfinite(value):
-        return None
-    return value
-
-
 def _count(value: Any) -> int:
-    number = _finite(value)
+    number = finite(value)
     return int(number) if number is not None and number >= 0 and float(number).is_integer() else 0

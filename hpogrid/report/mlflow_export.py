@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hpogrid.errors import HpogridError
 from hpogrid.report.collect import flatten, identity
-from hpogrid.report.table import Table, source_label
+from hpogrid.report.table import Table, group_label, source_label
 from hpogrid.results import TrialRecord
 
 KEY_TAG = "hpogrid.key"
@@ -145,7 +145,7 @@ def plan(table: Table, existing: dict[str, str]) -> list[Planned]:
         key = _key(record)
         if key in existing or key in runs:
             continue
-        group = source_label(record).split(" job ")[0]  # a parent per local run or per task, not per job
+        group = group_label(record)  # a parent per local run or per task, not per job
         parent_key = f"source:{group}"
         if parent_key not in existing and parent_key not in runs:
             tags = {KEY_TAG: parent_key, "hpogrid.source": group}

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpogrid.report.scales import CATEGORY, LINEAR, axis, metric_scale
-from hpogrid.report.table import Table
+from hpogrid.report.table import Table, group_label
 from hpogrid.results import TrialRecord
 
 GL_FROM = 2000  # points per trace from which WebGL traces are used
@@ -101,14 +101,9 @@ def _short(value: Any) -> Any:
 def group_of(record: TrialRecord) -> str:
     """The run or grid task a trial belongs to (the colour groups of history and EDF)."""
     source = record.source or {}
-    kind = source.get("kind", "local")
-    if kind == "local":
+    if source.get("kind", "local") == "local":
         return f"run {source.get('run') or 'local'}"
-    if kind == "legacy":
-        from hpogrid.report.table import group_label
-
-        return group_label(record)
-    return f"{'idds' if kind == 'idds' else 'task'} {source.get('task')}"
+    return group_label(record)
 
 
 def history(columns: Columns) -> dict:

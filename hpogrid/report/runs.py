@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from hpogrid.report.collect import Trials, flat_config
-from hpogrid.report.table import _number, label_of
+from hpogrid.report.table import label_of
+from hpogrid.results import finite
 
 
 def group_of(source: dict) -> str:
@@ -15,9 +16,7 @@ def group_of(source: dict) -> str:
     kind = source.get("kind", "local")
     if kind in ("local", "emulated"):
         return f"{kind} {source.get('run') or ''}".strip()
-    if kind == "legacy":  # hpogrid 1.x's files and tasks
-        return label_of(source).split(" job ")[0]
-    return f"{'idds' if kind == 'idds' else 'task'} {source.get('task')}"
+    return label_of(source).split(" job ")[0]  # a grid or iDDS task, or what hpogrid 1.x wrote
 
 
 def compare(trials: Trials, runs_folder: Path | None) -> tuple[list[str], list[list]]:
@@ -36,7 +35,7 @@ def compare(trials: Trials, runs_folder: Path | None) -> tuple[list[str], list[l
                 summary = read_summary(runs_folder / name.split(" ", 1)[1]) or {}
             except ValueError:
                 summary = {}
-        scored = [r for r in records if _number(r.value) is not None]
+        scored = [r for r in records if finite(r.value) is not None]
         best = min(scored, key=lambda r: sign * r.value) if scored else None
         settings = " ".join(summary.get("overrides") or []) or (
             f"{summary['algorithm']}, {summary['scheduler']}" if summary.get("algorithm") else "-"

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hpogrid.errors import HpogridError, did_you_mean
 from hpogrid.report.collect import Trials, flat_config
-from hpogrid.results import TrialRecord
+from hpogrid.results import TrialRecord, finite
 
 
 def _timestamp(text: str | None) -> float | None:
@@ -122,7 +121,7 @@ def build(
     for record in best_first:
         flat = flat_config(record.config or {}, trials.hyperparameters)
         row = {columns[name]: _cell(value) for name, value in flat.items()}
-        row[metric] = _number(record.value)
+        row[metric] = finite(record.value)
         for name in extras:
             row[name] = _cell((record.extra or {}).get(name, (record.last_result or {}).get(name)))
         row["status"], row["source"] = record.status, source_label(record)
@@ -138,23 +137,17 @@ def build(
 def _within(value: Any, low: float | None, high: float | None) -> bool:
     if low is None and high is None:
         return True
-    number = _number(value)
+    number = finite(value)
     if number is None:
         return False
     return (low is None or number >= low) and (high is None or number <= high)
 
 
 def _order(record: TrialRecord, mode: str) -> tuple:
-    number = _number(record.value)
+    number = finite(record.value)
     if number is None:
         return (1, 0.0, record.start or "")
     return (0, number if mode == "min" else -number, record.start or "")
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return value
 
 
 def _cell(value: Any) -> Any:

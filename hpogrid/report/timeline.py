@@ -12,7 +12,7 @@ import datetime as dt
 
 from hpogrid.report.plots import STATUS
 from hpogrid.report.scales import CATEGORY, axis
-from hpogrid.report.table import Table
+from hpogrid.report.table import Table, source_label
 from hpogrid.results import TrialRecord
 
 UTC = dt.timezone.utc
@@ -30,15 +30,9 @@ def _when(text: str | None) -> float | None:
 
 
 def worker_of(record: TrialRecord) -> str:
-    source = record.source or {}
-    if source.get("kind", "local") == "local":
+    if (record.source or {}).get("kind", "local") == "local":
         return record.host or "local"
-    if source.get("kind") == "legacy":
-        from hpogrid.report.table import source_label
-
-        return source_label(record)
-    label = f"{'idds' if source.get('kind') == 'idds' else 'task'} {source.get('task')}"
-    return label + (f" job {source['job']}" if source.get("job") is not None else "")
+    return source_label(record)  # a job of a task (or of an emulated run), or what hpogrid 1.x wrote
 
 
 def spans(table: Table) -> list[tuple[str, float, float, TrialRecord]]:
